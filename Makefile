@@ -1,0 +1,69 @@
+# Pathways: `make run` sets up and serves; `make test` runs the whole suite on SQLite and PostgreSQL.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# The PostgreSQL server the test suite creates its own throwaway database on.
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run install assets db demo test lint test-sqlite test-postgresql clean
+
+run: install assets db demo
+	@echo ""
+	@echo "Pathways is running at http://$(HOST):$(PORT)  (Ctrl+C to stop)"
+	@$(FLASK) demo load --quiet | sed 's/^/  /'
+	@echo ""
+	@$(FLASK) run --host $(HOST) --port $(PORT)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.stamp-app: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-app
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.stamp-app
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Third-party assets are built into static/dist (git-ignored). GOV.UK's crown images and the
+# GDS Transport font are left out: Pathways is not a gov.uk service.
+static/dist/.stamp: node_modules/.stamp static/src/pathways.scss
+	mkdir -p static/dist
+	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js static/dist/
+	npx --no-install sass --no-source-map --quiet --load-path=node_modules --style=compressed \
+		static/src/pathways.scss static/dist/pathways.css
+	@touch $@
+
+assets: static/dist/.stamp
+
+db: install
+	@$(FLASK) db upgrade
+	@$(FLASK) organisations load
+
+demo: db
+	@$(FLASK) demo load > /dev/null
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+
+test: $(VENV)/.stamp-dev assets lint test-sqlite test-postgresql
+
+test-sqlite: $(VENV)/.stamp-dev assets
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-postgresql: $(VENV)/.stamp-dev assets
+	PATHWAYS_TEST_DATABASE=postgresql TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) node_modules static/dist .pytest_cache .ruff_cache

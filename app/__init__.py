@@ -1,0 +1,106 @@
+"""Pathways: digital skills for London's public services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from config import get_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_name: str | None = None, **overrides) -> Flask:
+    """Build the application. ``overrides`` replace configuration values (used by tests)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    config = get_config(config_name)
+    config.check()
+    app.config.from_object(config)
+    app.config.update(overrides)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_error_handlers(app)
+    register_templates(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app.extensions import csrf, db, login_manager, migrate
+    from app.models import Person
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Sign in to see this page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_person(session_id: str) -> Person | None:
+        person_id, _, version = session_id.partition(":")
+        if not person_id.isdigit() or not version.isdigit():
+            return None
+        person = db.session.get(Person, int(person_id))
+        if person is None or person.session_version != int(version):
+            return None
+        return person
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from sqlalchemy import event
+
+        with app.app_context():
+
+            @event.listens_for(db.engine, "connect")
+            def _sqlite_pragmas(dbapi_connection, _record):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.admin.routes import bp as admin_bp
+    from app.auth.routes import bp as auth_bp
+    from app.main.routes import bp as main_bp
+    from app.people.routes import bp as people_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(people_bp)
+    app.register_blueprint(admin_bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from app.web import init_request_hooks
+
+    init_request_hooks(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from app.web import init_error_handlers
+
+    init_error_handlers(app)
+
+
+def register_templates(app: Flask) -> None:
+    from app.web import init_templates
+
+    init_templates(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.commands import init_commands
+
+    init_commands(app)

@@ -1,0 +1,164 @@
+"""Command-line tools: `flask users`, `flask organisations`, `flask demo`, `flask outbox`.
+
+Every error is one clear line on stderr and a non-zero exit; nothing is changed on error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+
+from app.extensions import db
+from app.models import OrganisationKind, Role
+from app.services import ServiceError, accounts, organisations, outbox
+from app.services.passwords import password_problem
+
+ROLE_NAMES = [r.value for r in Role]
+
+
+def _fail(message: str) -> None:
+    db.session.rollback()
+    raise click.ClickException(message)
+
+
+users = click.Group("users", help="Create and manage people from the command line.")
+
+
+@users.command("create")
+@click.option("--email", required=True, help="The person's email address (their sign-in).")
+@click.option("--name", required=True, help="The person's full name.")
+@click.option("--organisation", "organisation_code", required=True,
+              help="Code of their organisation, e.g. E09000012 (Hackney) or LC (London Councils).")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
+              help=f"A role to give; repeat for several. One of: {', '.join(ROLE_NAMES)}.")
+@click.option("--scope", "scope_codes", multiple=True, metavar="CODE",
+              help="For a coordinator: code of an organisation they coordinate; repeat for several. "
+                   "Without --scope a coordinator is programme-wide.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+def create_user(email, name, organisation_code, roles, scope_codes, password_stdin):
+    """Create a person with a password, e.g. the first admin."""
+    unknown = [r for r in roles if r not in ROLE_NAMES]
+    if unknown:
+        _fail(f"unknown role {unknown[0]!r}; choose from {', '.join(ROLE_NAMES)}")
+    organisation = accounts.organisation_by_code(organisation_code)
+    if organisation is None:
+        _fail(f"unknown organisation code {organisation_code!r}; run 'flask organisations list' to see codes")
+    scope = []
+    for code in scope_codes:
+        scoped = accounts.organisation_by_code(code)
+        if scoped is None:
+            _fail(f"unknown organisation code {code!r} in --scope")
+        scope.append(scoped)
+    try:
+        normalised = accounts.normalise_email(email)
+    except ServiceError as error:
+        _fail(error.message)
+    if accounts.find_person_by_email(normalised):
+        _fail(f"someone with the email address {normalised} already has an account")
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password, email=normalised, name=name)
+    if problem:
+        _fail(problem)
+    try:
+        person = accounts.create_person(
+            None, email=normalised, name=name, organisation=organisation, roles=[Role(r) for r in roles],
+            scope=scope, password=password,
+        )
+    except ServiceError as error:
+        _fail(error.message)
+    db.session.commit()
+    click.echo(f"Created {person.name} <{person.email}> in {organisation.name} as {accounts.describe_roles(person)}")
+
+
+@users.command("invite")
+@click.argument("email")
+def invite_user(email):
+    """Send (again) the invitation email to a person who has not set a password."""
+    person = accounts.find_person_by_email(email)
+    if person is None:
+        _fail(f"no person with the email address {email}")
+    try:
+        accounts.send_invitation(None, person)
+    except ServiceError as error:
+        _fail(error.message)
+    db.session.commit()
+    click.echo(f"Invitation queued for {person.email}")
+
+
+organisations_cli = click.Group("organisations", help="London's organisations and partner bodies.")
+
+
+@organisations_cli.command("load")
+def load_organisations():
+    """Load the 33 London local authorities and the partner bodies (safe to repeat)."""
+    report = organisations.load_reference_organisations()
+    db.session.commit()
+    click.echo(f"Organisations: {len(report.created)} created, {len(report.updated)} updated, "
+               f"{report.unchanged} unchanged")
+
+
+@organisations_cli.command("list")
+def list_organisations():
+    """Print every organisation's code and name."""
+    for organisation in organisations.list_organisations():
+        click.echo(f"{organisation.code:<10} {organisation.kind.label:<16} {organisation.name}")
+
+
+@organisations_cli.command("add")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", type=click.Choice([k.value for k in OrganisationKind]), default="partner", show_default=True)
+def add_organisation(code, name, kind):
+    """Add an organisation."""
+    try:
+        organisation = organisations.create_organisation(None, code=code, name=name, kind=OrganisationKind(kind))
+    except ServiceError as error:
+        _fail(error.message)
+    db.session.commit()
+    click.echo(f"Added {organisation.name} ({organisation.code})")
+
+
+demo = click.Group("demo", help="Demonstration data for development.")
+
+
+@demo.command("load")
+@click.option("--quiet", is_flag=True, help="Print only the sign-in details.")
+def load_demo(quiet):
+    """Load demo people for every role in several boroughs (safe to repeat)."""
+    from app.services.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_data
+
+    if current_app.config["ENV_NAME"] == "production":
+        _fail("demo data is for development; refusing to load it in production")
+    created, existing = load_demo_data()
+    db.session.commit()
+    if not quiet:
+        click.echo(f"Demo people: {created} created, {existing} already there")
+    click.echo("Demo sign-ins (password for all: " + DEMO_PASSWORD + "):")
+    for person in DEMO_PEOPLE:
+        click.echo(f"  {', '.join(r.value for r in person.roles):<22} {person.email}")
+
+
+mail = click.Group("outbox", help="The email outbox.")
+
+
+@mail.command("deliver")
+@click.option("--limit", default=100, show_default=True, help="Most messages to try in this run.")
+def deliver(limit):
+    """Send queued emails that are due (MAIL_BACKEND=smtp)."""
+    if not outbox.sending_enabled():
+        _fail("MAIL_BACKEND is not 'smtp'; messages stay on the outbox page")
+    report = outbox.deliver_due(limit=limit)
+    click.echo(f"Outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed for good")
+
+
+def init_commands(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(organisations_cli)
+    app.cli.add_command(demo)
+    app.cli.add_command(mail)

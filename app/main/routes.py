@@ -1,0 +1,39 @@
+"""The home page and the health checks."""
+
+from flask import Blueprint, jsonify, render_template
+from flask_login import current_user
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.extensions import db
+from app.policy import public
+from app.services.home import home_sections
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+@public
+def home():
+    if not current_user.is_authenticated:
+        return render_template("main/start.html", title="Digital skills for London's public services")
+    return render_template("main/home.html", title="Home", sections=home_sections(current_user))
+
+
+@bp.get("/healthz")
+@public
+def healthz():
+    """The process is alive."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+@public
+def readyz():
+    """The process can reach its database."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        return jsonify(status="unavailable", reason=f"database unreachable: {type(error).__name__}"), 503
+    return jsonify(status="ok")

@@ -1,0 +1,251 @@
+"""People and their roles: creating, inviting, changing roles and scopes, deactivating."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, url_for
+from sqlalchemy import func, select
+
+from app import policy
+from app.extensions import db
+from app.models import Organisation, Person, Role, RoleGrant, Team
+from app.models.types import utcnow
+from app.services import ServiceError, audit, outbox
+from app.services.passwords import hash_password, password_problem
+from app.services.tokens import LinkPurpose, lifetime, make_token
+
+
+def normalise_email(email: str) -> str:
+    """The canonical, lower-cased form of an address; ``ServiceError`` if it is not an address."""
+    email = (email or "").strip()
+    if not email:
+        raise ServiceError("Enter an email address", field="email")
+    try:
+        return validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ServiceError(
+            "Enter an email address in the correct format, like name@example.org", field="email"
+        ) from None
+
+
+def find_person_by_email(email: str) -> Person | None:
+    return db.session.scalar(select(Person).where(Person.email == email.strip().lower()))
+
+
+def organisation_by_code(code: str) -> Organisation | None:
+    return db.session.scalar(select(Organisation).where(func.upper(Organisation.code) == code.strip().upper()))
+
+
+def check_roles(
+    actor: Person | None, organisation: Organisation, roles: Iterable[Role], scope: Iterable[Organisation]
+) -> tuple[list[Role], list[Organisation]]:
+    roles = sorted(set(roles), key=list(Role).index)
+    scope = sorted(set(scope), key=lambda o: o.name)
+    if not roles:
+        raise ServiceError("Select at least one role", field="roles")
+    if scope and Role.COORDINATOR not in roles:
+        raise ServiceError("Only coordinators have organisations to coordinate", field="scope")
+    if actor is not None:
+        allowed = policy.grantable_roles(actor)
+        refused = [r for r in roles if r not in allowed]
+        if refused:
+            raise ServiceError(f"You cannot give the {refused[0].label.lower()} role", field="roles")
+        if not policy.can_manage_in_organisation(actor, organisation):
+            raise ServiceError(f"You cannot manage people in {organisation.name}", field="organisation")
+        if Role.COORDINATOR in roles:
+            if not scope and not policy.can_grant_programme_wide_scope(actor):
+                raise ServiceError("Choose the organisations this coordinator covers", field="scope")
+            outside = [o for o in scope if not policy.can_manage_in_organisation(actor, o)]
+            if outside:
+                raise ServiceError(f"You cannot give a coordinator scope over {outside[0].name}", field="scope")
+    return roles, scope
+
+
+def _grants(roles: list[Role], scope: list[Organisation]) -> list[RoleGrant]:
+    grants = []
+    for role in roles:
+        if role is Role.COORDINATOR and scope:
+            grants.extend(RoleGrant(role=role, organisation_id=o.id) for o in scope)
+        else:
+            grants.append(RoleGrant(role=role))
+    return grants
+
+
+def describe_roles(person: Person) -> str:
+    parts = []
+    for role in sorted(person.roles, key=list(Role).index):
+        if role is Role.COORDINATOR:
+            scope = person.coordinator_scope_ids
+            if scope is None:
+                parts.append("coordinator (programme-wide)")
+            else:
+                names = sorted(g.organisation.name for g in person.role_grants if g.organisation is not None)
+                parts.append(f"coordinator ({', '.join(names)})")
+        else:
+            parts.append(role.value)
+    return ", ".join(parts)
+
+
+def create_person(
+    actor: Person | None,
+    *,
+    email: str,
+    name: str,
+    organisation: Organisation,
+    roles: Iterable[Role],
+    scope: Iterable[Organisation] = (),
+    team: Team | None = None,
+    password: str | None = None,
+    invite: bool = True,
+) -> Person:
+    """Create a person. ``actor`` None means the command line, which may do anything."""
+    email = normalise_email(email)
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Enter the person's full name", field="name")
+    if len(name) > 200:
+        raise ServiceError("Name must be 200 characters or fewer", field="name")
+    if find_person_by_email(email) is not None:
+        raise ServiceError(f"Someone with the email address {email} already has an account", field="email")
+    if team is not None and team.organisation_id != organisation.id:
+        raise ServiceError(f"{team.name} is not a team in {organisation.name}", field="team")
+    roles, scope = check_roles(actor, organisation, roles, scope)
+    if password is not None:
+        problem = password_problem(password, email=email, name=name)
+        if problem:
+            raise ServiceError(problem, field="password")
+
+    person = Person(email=email, name=name, organisation=organisation, team=team, role_grants=_grants(roles, scope))
+    if password is not None:
+        person.password_hash = hash_password(password)
+        person.password_set_at = utcnow()
+    db.session.add(person)
+    db.session.flush()
+    audit.record(actor, "person.created", person, f"Created {name} <{email}> as {describe_roles(person)}",
+                 organisation=organisation.code)
+    if invite and password is None:
+        send_invitation(actor, person)
+    return person
+
+
+def change_roles(actor: Person | None, person: Person, roles: Iterable[Role], scope: Iterable[Organisation]) -> None:
+    if actor is not None and not policy.can_manage_person(actor, person):
+        raise ServiceError("You cannot change this person's roles")
+    before = describe_roles(person)
+    roles, scope = check_roles(actor, person.organisation, roles, scope)
+    if actor is not None and actor.id == person.id and Role.ADMIN in person.roles and Role.ADMIN not in roles:
+        raise ServiceError("You cannot remove your own admin role; ask another admin", field="roles")
+    if Role.ADMIN in person.roles and Role.ADMIN not in roles:
+        _ensure_another_admin(person)
+    # Coordinators keep grants for scope they cannot see; they change only what they manage.
+    kept = []
+    if actor is not None and not policy.is_admin(actor):
+        kept = [
+            g for g in person.role_grants
+            if g.role is Role.COORDINATOR and g.organisation_id is not None
+            and not policy.can_manage_in_organisation(actor, g.organisation_id)
+        ]
+    person.role_grants = kept + _grants(roles, scope)
+    db.session.flush()
+    db.session.expire(person, ["role_grants"])
+    after = describe_roles(person)
+    if before != after:
+        audit.record(actor, "person.roles_changed", person, f"Roles of {person.name} changed from {before} to {after}",
+                     before=before, after=after)
+
+
+def _ensure_another_admin(person: Person) -> None:
+    others = db.session.scalar(
+        select(func.count(RoleGrant.id))
+        .join(Person)
+        .where(RoleGrant.role == Role.ADMIN, Person.active.is_(True), Person.id != person.id)
+    )
+    if not others:
+        raise ServiceError("Pathways must keep at least one active admin", field="roles")
+
+
+def deactivate_person(actor: Person | None, person: Person, reason: str) -> None:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Enter why you are deactivating this account", field="reason")
+    if actor is not None and not policy.can_manage_person(actor, person):
+        raise ServiceError("You cannot deactivate this person")
+    if actor is not None and actor.id == person.id:
+        raise ServiceError("You cannot deactivate your own account", field="reason")
+    if not person.active:
+        raise ServiceError(f"{person.name}'s account is already deactivated")
+    if Role.ADMIN in person.roles:
+        _ensure_another_admin(person)
+    person.active = False
+    person.deactivated_at = utcnow()
+    person.session_version += 1  # signs them out everywhere
+    audit.record(actor, "person.deactivated", person, f"Deactivated {person.name}: {reason}", reason=reason)
+
+
+def reactivate_person(actor: Person | None, person: Person) -> None:
+    if actor is not None and not policy.can_manage_person(actor, person):
+        raise ServiceError("You cannot reactivate this person")
+    if person.active:
+        raise ServiceError(f"{person.name}'s account is already active")
+    person.active = True
+    person.deactivated_at = None
+    audit.record(actor, "person.reactivated", person, f"Reactivated {person.name}")
+
+
+def _link(token: str) -> str:
+    path = url_for("auth.set_password", token=token)
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def send_invitation(actor: Person | None, person: Person) -> None:
+    if person.has_password:
+        raise ServiceError(f"{person.name} has already set a password; they can use 'Forgot your password'")
+    if not person.active:
+        raise ServiceError(f"{person.name}'s account is deactivated")
+    outbox.queue_email(
+        person.email,
+        "invitation",
+        "invitation",
+        person=person,
+        inviter=actor,
+        link=_link(make_token(person, LinkPurpose.INVITATION)),
+        valid_days=lifetime(LinkPurpose.INVITATION).days,
+    )
+    person.invited_at = utcnow()
+    audit.record(actor, "person.invited", person, f"Invitation sent to {person.email}")
+
+
+def request_password_reset(email: str) -> None:
+    """Send a reset link if an active account has this address; say nothing either way."""
+    try:
+        email = normalise_email(email)
+    except ServiceError:
+        return
+    person = find_person_by_email(email)
+    if person is None or not person.active:
+        return
+    purpose = LinkPurpose.PASSWORD_RESET if person.has_password else LinkPurpose.INVITATION
+    outbox.queue_email(
+        person.email,
+        "password_reset",
+        "password_reset",
+        person=person,
+        link=_link(make_token(person, purpose)),
+        valid_minutes=int(lifetime(purpose).total_seconds() // 60),
+    )
+
+
+def set_password(person: Person, password: str, confirmation: str | None = None) -> None:
+    problem = password_problem(password, email=person.email, name=person.name)
+    if problem:
+        raise ServiceError(problem, field="password")
+    if confirmation is not None and confirmation != password:
+        raise ServiceError("The passwords do not match", field="confirm_password")
+    first_time = not person.has_password
+    person.password_hash = hash_password(password)
+    person.password_set_at = utcnow()
+    person.session_version += 1  # every other session of this person ends
+    audit.record(person, "person.password_set", person,
+                 f"{person.name} {'set' if first_time else 'changed'} their password")

@@ -1,0 +1,85 @@
+"""Demo people for every role in several boroughs, so a new developer can sign in and look around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Organisation, Person, Role, Team
+from app.services import accounts, organisations
+
+# Meets the password policy; printed by `make run`. Never used outside development.
+DEMO_PASSWORD = "demo-pathways-on-the-thames"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    email: str
+    name: str
+    organisation: str
+    roles: tuple[Role, ...]
+    scope: tuple[str, ...] = ()
+    team: str | None = None
+
+
+DEMO_TEAMS = {
+    "E09000012": ["Digital Services", "Data and Insight", "ICT Service Desk"],
+    "E09000007": ["Digital and Data", "Customer Services"],
+    "E09000023": ["Digital Transformation"],
+    "E09000019": ["Digital Services"],
+    "LC": ["Digital Programme"],
+}
+
+DEMO_PEOPLE = [
+    DemoPerson("admin@pathways.example", "Ada Okafor", "LC", (Role.ADMIN,), team="Digital Programme"),
+    DemoPerson("coordinator@pathways.example", "Priya Shah", "LC", (Role.COORDINATOR,), team="Digital Programme"),
+    DemoPerson("hackney.coordinator@pathways.example", "Tom Byrne", "E09000012", (Role.COORDINATOR,),
+               scope=("E09000012",), team="Digital Services"),
+    DemoPerson("camden.coordinator@pathways.example", "Grace Mensah", "E09000007", (Role.COORDINATOR,),
+               scope=("E09000007", "E09000019"), team="Digital and Data"),
+    DemoPerson("supervisor@pathways.example", "Samuel Adeyemi", "E09000012", (Role.SUPERVISOR,),
+               team="Digital Services"),
+    DemoPerson("lewisham.supervisor@pathways.example", "Hannah Kowalski", "E09000023", (Role.SUPERVISOR,),
+               team="Digital Transformation"),
+    DemoPerson("apprentice@pathways.example", "Jordan Campbell", "E09000012", (Role.APPRENTICE,),
+               team="Digital Services"),
+    DemoPerson("camden.apprentice@pathways.example", "Amina Hassan", "E09000007", (Role.APPRENTICE,),
+               team="Digital and Data"),
+    DemoPerson("learner@pathways.example", "Claire Donovan", "E09000007", (Role.LEARNER,), team="Customer Services"),
+    DemoPerson("lewisham.learner@pathways.example", "Marcus Reid", "E09000023", (Role.LEARNER, Role.SUPERVISOR),
+               team="Digital Transformation"),
+    DemoPerson("islington.learner@pathways.example", "Fatima Begum", "E09000019", (Role.LEARNER,),
+               team="Digital Services"),
+]
+
+
+def load_demo_data() -> tuple[int, int]:
+    """Create the demo organisations' teams and people that are missing; returns (created, existing)."""
+    organisations.load_reference_organisations()
+    by_code = {o.code: o for o in db.session.scalars(select(Organisation))}
+    teams: dict[tuple[str, str], Team] = {}
+    for code, names in DEMO_TEAMS.items():
+        organisation = by_code[code]
+        existing = {t.name: t for t in organisation.teams}
+        for name in names:
+            teams[(code, name)] = existing.get(name) or organisations.add_team(None, organisation, name)
+    created = existing_count = 0
+    for demo in DEMO_PEOPLE:
+        if db.session.scalar(select(Person).where(Person.email == demo.email)):
+            existing_count += 1
+            continue
+        accounts.create_person(
+            None,
+            email=demo.email,
+            name=demo.name,
+            organisation=by_code[demo.organisation],
+            roles=demo.roles,
+            scope=[by_code[c] for c in demo.scope],
+            team=teams.get((demo.organisation, demo.team)) if demo.team else None,
+            password=DEMO_PASSWORD,
+        )
+        created += 1
+    db.session.flush()
+    return created, existing_count
