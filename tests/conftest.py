@@ -7,12 +7,14 @@ dropped afterwards, so two runs never clash). The schema is built by the migrati
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -94,11 +96,21 @@ TEST_SETTINGS = {
 }
 
 
+class IsolatedClient(FlaskClient):
+    """A browser whose every request runs in an application context of its own, as under a real
+    server, so nothing held in ``g`` or the database session (the signed-in person, the CSRF token)
+    leaks between requests, between browsers, or from the test itself."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(database_url):
     from flask_migrate import upgrade
 
     application = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, **TEST_SETTINGS)
+    application.test_client_class = IsolatedClient
     with application.app_context():
         upgrade()
         organisations.load_reference_organisations()
@@ -134,6 +146,12 @@ def app_context(app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def browser(app):
+    """Makes further browsers (test clients with their own cookies) for one test."""
+    return app.test_client
 
 
 @pytest.fixture

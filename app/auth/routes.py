@@ -21,7 +21,9 @@ def _safe_next(target: str | None) -> str:
     """Only follow a ``next`` that stays on this site."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+        # Browsers read "\\" as "/" and drop tabs and newlines, so "/\\evil.example" would leave the site.
+        plain = target.isprintable() and "\\" not in target
+        if plain and not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
     return url_for("main.home")
 
@@ -42,6 +44,7 @@ def sign_in():
         else:
             db.session.commit()
             session.clear()  # a fresh session on sign-in: no fixation
+            session.permanent = True  # so the cookie carries the idle expiry from the start
             login_user(person)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/sign_in.html", title="Sign in", form=form), status
@@ -91,6 +94,7 @@ def set_password(token: str):
             db.session.commit()
             logout_user()
             session.clear()
+            session.permanent = True
             login_user(person)
             flash("Your password is set. You are signed in.", "success")
             return redirect(url_for("main.home"))
@@ -106,12 +110,12 @@ def change_password():
         if not verify_password(current_user.password_hash, form.current_password.data):
             add_service_error(form, ServiceError("Your current password is not correct", field="current_password"))
         else:
+            person = current_user._get_current_object()  # the Person, not the proxy, so the audit names it
             try:
-                accounts.set_password(current_user, form.password.data, form.confirm_password.data)
+                accounts.set_password(person, form.password.data, form.confirm_password.data)
             except ServiceError as error:
                 add_service_error(form, error, "password")
             else:
-                person = current_user._get_current_object()
                 db.session.commit()
                 login_user(person)  # keep this session; the new session version ends the others
                 flash("Your password has been changed. Other devices have been signed out.", "success")

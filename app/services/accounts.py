@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import func, select
 
 from app import policy
@@ -147,7 +147,9 @@ def change_roles(actor: Person | None, person: Person, roles: Iterable[Role], sc
             if g.role is Role.COORDINATOR and g.organisation_id is not None
             and not policy.can_manage_in_organisation(actor, g.organisation_id)
         ]
-    person.role_grants = kept + _grants(roles, scope)
+    # A grant that stays is kept as it is: replacing it would insert its twin before deleting it.
+    current = {(g.role, g.organisation_id): g for g in person.role_grants}
+    person.role_grants = [current.get((g.role, g.organisation_id), g) for g in kept + _grants(roles, scope)]
     db.session.flush()
     db.session.expire(person, ["role_grants"])
     after = describe_roles(person)
@@ -195,7 +197,9 @@ def reactivate_person(actor: Person | None, person: Person) -> None:
 
 
 def _link(token: str) -> str:
-    path = url_for("auth.set_password", token=token)
+    # Built without a request, so links can be sent from the command line as well as from pages.
+    adapter = current_app.url_map.bind("localhost", script_name=current_app.config["APPLICATION_ROOT"])
+    path = adapter.build("auth.set_password", {"token": token})
     return current_app.config["BASE_URL"].rstrip("/") + path
 
 

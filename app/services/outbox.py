@@ -3,6 +3,7 @@ then delivered by SMTP with retry and backoff. Nothing is lost when the mail ser
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import socket
@@ -97,10 +98,8 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> DeliveryReport
                 report.sent += 1
             db.session.commit()
     finally:
-        try:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             connection.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
     return report
 
 

@@ -52,6 +52,17 @@ def _common_passwords() -> frozenset[str]:
 _DECORATION = re.compile(r"^[\W\d_]*(?P<core>.*?)[\W\d_]*$")
 
 
+def _is_simple_pattern(password: str) -> bool:
+    """A short unit repeated ("abcabcabcabc") or a run of consecutive characters ("123456789012")."""
+    for size in range(1, 5):
+        unit = password[:size]
+        if unit * (len(password) // size) + unit[: len(password) % size] == password:
+            return True
+    steps = {(ord(b) - ord(a)) % 10 if a.isdigit() and b.isdigit() else ord(b) - ord(a)
+             for a, b in zip(password, password[1:], strict=False)}
+    return steps <= {1} or steps <= {-1, 9}
+
+
 def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
     """Why ``password`` is not acceptable, or ``None`` when it is."""
     min_length = current_app.config["PASSWORD_MIN_LENGTH"]
@@ -63,7 +74,7 @@ def password_problem(password: str, *, email: str = "", name: str = "") -> str |
     common = _common_passwords()
     # A common word padded with digits or symbols ("Password1234!") is as weak as the word.
     core = _DECORATION.match(lowered).group("core")
-    if lowered in common or core in common or len(set(lowered)) <= 2:
+    if lowered in common or core in common or _is_simple_pattern(lowered):
         return "Password is too common; try three random words"
     local_part = email.lower().partition("@")[0]
     if local_part and local_part in lowered and len(local_part) >= 4:

@@ -19,7 +19,7 @@ from app.models import Person
 
 class LinkPurpose(StrEnum):
     INVITATION = "invitation"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a secret
 
 
 class LinkError(Exception):
