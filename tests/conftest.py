@@ -149,8 +149,8 @@ def client(app):
 
 
 @pytest.fixture
-def browser(app):
-    """Makes further browsers (test clients with their own cookies) for one test."""
+def new_client(app):
+    """Makes further test clients (browsers with their own cookies) for one test."""
     return app.test_client
 
 

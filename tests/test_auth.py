@@ -199,9 +199,9 @@ def test_empty_fields_give_field_errors(client, email, password, errors):
     assert not is_signed_in(client)
 
 
-def test_deactivated_person_cannot_sign_in_and_is_signed_out_everywhere(client, browser, app):
+def test_deactivated_person_cannot_sign_in_and_is_signed_out_everywhere(client, new_client, app):
     person = make_person("sam@example.org")
-    elsewhere = browser()
+    elsewhere = new_client()
     sign_in(elsewhere, person)
     accounts.deactivate_person(None, fresh(person), "Left the programme")
     db.session.commit()
@@ -255,10 +255,10 @@ UNSAFE_TARGETS = [
 ]
 
 
-def test_next_is_ignored_unless_it_is_a_local_path(browser):
+def test_next_is_ignored_unless_it_is_a_local_path(new_client):
     make_person("sam@example.org")
     for target in UNSAFE_TARGETS:
-        visitor = browser()
+        visitor = new_client()
         response = visitor.post("/sign-in", query_string={"next": target}, data={
             "email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf_token(visitor),
         })
@@ -290,7 +290,7 @@ def assert_throttled(response):
     return message
 
 
-def test_account_is_throttled_after_too_many_failures_even_with_the_right_password(client, browser, app):
+def test_account_is_throttled_after_too_many_failures_even_with_the_right_password(client, new_client, app):
     person = make_person("sam@example.org")
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     for number in range(limit):
@@ -306,7 +306,7 @@ def test_account_is_throttled_after_too_many_failures_even_with_the_right_passwo
     assert not is_signed_in(client)
     assert fresh(person).last_signed_in_at is None
     # The limit is per account: another address is refused too.
-    elsewhere = browser()
+    elsewhere = new_client()
     assert_throttled(post_form(elsewhere, "/sign-in", {"email": "sam@example.org", "password": PASSWORD},
                                environ_base={"REMOTE_ADDR": "192.0.2.77"}))
     assert not is_signed_in(elsewhere)
@@ -328,7 +328,7 @@ def test_unknown_email_is_throttled_in_the_same_way(client, app):
     ).replace("nobody@", "x@")
 
 
-def test_client_address_is_throttled_across_different_emails(client, browser, app, monkeypatch):
+def test_client_address_is_throttled_across_different_emails(client, new_client, app, monkeypatch):
     monkeypatch.setitem(app.config, "SIGN_IN_MAX_FAILURES_PER_ADDRESS", 4)
     person = make_person("sam@example.org")
     attacker = {"REMOTE_ADDR": "198.51.100.7"}
@@ -342,7 +342,7 @@ def test_client_address_is_throttled_across_different_emails(client, browser, ap
                                environ_base=attacker))
     assert fresh(person).last_signed_in_at is None
     # The account itself is not locked: from another address its owner signs in.
-    response = post_form(browser(), "/sign-in", {"email": "sam@example.org", "password": PASSWORD},
+    response = post_form(new_client(), "/sign-in", {"email": "sam@example.org", "password": PASSWORD},
                          environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert response.status_code == 302
 
@@ -395,9 +395,9 @@ def test_sign_in_without_a_csrf_token_is_refused(client):
     assert fresh(person).last_signed_in_at is None
 
 
-def test_sign_in_with_another_sessions_csrf_token_is_refused(client, browser, app):
+def test_sign_in_with_another_sessions_csrf_token_is_refused(client, new_client, app):
     make_person("sam@example.org")
-    someone_elses = csrf_token(browser())
+    someone_elses = csrf_token(new_client())
     client.get("/sign-in")
     response = client.post("/sign-in", data={"email": "sam@example.org", "password": PASSWORD,
                                              "csrf_token": someone_elses})
@@ -540,11 +540,11 @@ def test_reset_link_sets_the_password_and_signs_the_person_in(client):
     assert try_sign_in(client, "sam@example.org", NEW_PASSWORD).status_code == 302
 
 
-def test_reset_link_works_once(client, browser, app):
+def test_reset_link_works_once(client, new_client, app):
     person = make_person("sam@example.org")
     link = reset_link_for(client, person)
     choose_password(client, link)
-    again = browser()
+    again = new_client()
     token = csrf_token(again)
     for response in (again.get(link), again.post(link, data={"password": "yet-another-passphrase",
                                                               "confirm_password": "yet-another-passphrase",
@@ -658,10 +658,10 @@ def test_weak_or_mismatched_passwords_are_refused_and_nothing_changes(
     assert client.get(link).status_code == 200  # the link was not used up
 
 
-def test_setting_a_password_ends_the_persons_other_sessions(client, browser, app):
+def test_setting_a_password_ends_the_persons_other_sessions(client, new_client, app):
     person = make_person("sam@example.org")
     bystander = make_person("other@example.org")
-    laptop, phone, someone_else = browser(), browser(), browser()
+    laptop, phone, someone_else = new_client(), new_client(), new_client()
     sign_in(laptop, person)
     sign_in(phone, person)
     sign_in(someone_else, bystander)
@@ -776,9 +776,9 @@ def test_change_password_refuses_weak_new_passwords(client, new, confirmation, f
     assert verify_password(fresh(person).password_hash, PASSWORD)
 
 
-def test_change_password_keeps_this_session_and_ends_the_others(client, browser, app):
+def test_change_password_keeps_this_session_and_ends_the_others(client, new_client, app):
     person = make_person("sam@example.org")
-    phone = browser()
+    phone = new_client()
     sign_in(phone, person)
     sign_in(client, person)
     response = change_password(client, PASSWORD)

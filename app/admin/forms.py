@@ -12,7 +12,7 @@ class OrganisationForm(FlaskForm):
     code = StringField("Code", widget=GovTextInput(),
                        validators=[DataRequired("Enter a code for the organisation"), Length(max=20)])
     kind = RadioField("Type of organisation", widget=GovRadioInput(),
-                      choices=[(k.value, k.label) for k in OrganisationKind],
+                      choices={k.value: k.label for k in OrganisationKind},
                       default=OrganisationKind.PARTNER.value,
                       validators=[DataRequired("Select the type of organisation")])
     submit = SubmitField("Add organisation", widget=GovSubmitInput())

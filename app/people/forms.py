@@ -13,9 +13,9 @@ from wtforms.validators import DataRequired, Length
 
 
 class RolesForm(FlaskForm):
-    roles = SelectMultipleField("Roles", widget=GovCheckboxesInput(), choices=[],
+    roles = SelectMultipleField("Roles", widget=GovCheckboxesInput(), choices={},
                                 validators=[DataRequired("Select at least one role")])
-    scope = SelectMultipleField("Organisations they coordinate", widget=GovCheckboxesInput(), choices=[])
+    scope = SelectMultipleField("Organisations they coordinate", widget=GovCheckboxesInput(), choices={})
     submit = SubmitField("Save roles", widget=GovSubmitInput())
 
 
@@ -24,9 +24,9 @@ class PersonForm(RolesForm):
                        validators=[DataRequired("Enter the person's full name"), Length(max=200)])
     email = EmailField("Email address", widget=GovTextInput(),
                        validators=[DataRequired("Enter an email address"), Length(max=320)])
-    organisation = SelectField("Organisation", widget=GovSelect(), choices=[], coerce=str,
+    organisation = SelectField("Organisation", widget=GovSelect(), choices={}, coerce=str,
                                validators=[DataRequired("Select the person's organisation")])
-    team = SelectField("Team (optional)", widget=GovSelect(), choices=[], coerce=str)
+    team = SelectField("Team (optional)", widget=GovSelect(), choices={}, coerce=str)
     submit = SubmitField("Create account and send invitation", widget=GovSubmitInput())
 
 

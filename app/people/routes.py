@@ -35,8 +35,8 @@ def _person_or_404(person_id: int):
 
 def _fill_role_choices(form: RolesForm) -> list:
     organisations = manageable_organisations(current_user)
-    form.roles.choices = [(r.value, r.label) for r in policy.grantable_roles(current_user)]
-    form.scope.choices = [(str(o.id), o.name) for o in organisations]
+    form.roles.choices = {r.value: r.label for r in policy.grantable_roles(current_user)}
+    form.scope.choices = {str(o.id): o.name for o in organisations}
     return organisations
 
 
@@ -68,11 +68,11 @@ def index():
 def new():
     form = PersonForm()
     organisations = _fill_role_choices(form)
-    form.organisation.choices = [("", "Select an organisation")] + [(str(o.id), o.name) for o in organisations]
+    form.organisation.choices = {"": "Select an organisation"} | {str(o.id): o.name for o in organisations}
     teams = db.session.scalars(
         select(Team).where(Team.organisation_id.in_([o.id for o in organisations])).order_by(Team.name)
     ).all()
-    form.team.choices = [("", "No team")] + [(str(t.id), f"{t.name} ({t.organisation.name})") for t in teams]
+    form.team.choices = {"": "No team"} | {str(t.id): f"{t.name} ({t.organisation.name})" for t in teams}
     if form.validate_on_submit():
         organisation = next((o for o in organisations if str(o.id) == form.organisation.data), None)
         team = next((t for t in teams if str(t.id) == form.team.data), None)
