@@ -11,22 +11,15 @@ from app.extensions import db
 from app.models import AuditEvent, Organisation, OrganisationKind, OutboundEmail, Role, Team
 from app.services import accounts, organisations
 from tests.conftest import csrf_token, make_person, organisation, post_form, sign_in
+from tests.pages import html_of, page_title, text_of
 
 HACKNEY = "E09000012"
 
 
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
 
 
-def text_of(response) -> str:
-    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html_of(response), flags=re.S)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
-def page_title(response) -> str:
-    match = re.search(r"<title>(.*?)</title>", html_of(response), re.S)
-    return unescape(" ".join(match.group(1).split())) if match else ""
 
 
 def field_errors(response) -> dict[str, str]:

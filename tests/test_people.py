@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import AuditEvent, OutboundEmail, Person, Role
 from app.services import ServiceError, accounts, organisations
 from tests.conftest import PASSWORD, csrf_token, make_person, organisation, post_form, sign_in
+from tests.pages import field_error, html_of, page_title, text_of
 
 HACKNEY, CAMDEN, ISLINGTON = "E09000012", "E09000007", "E09000019"
 
@@ -20,28 +21,12 @@ HACKNEY, CAMDEN, ISLINGTON = "E09000012", "E09000007", "E09000019"
 # Helpers -------------------------------------------------------------------------------------------
 
 
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
 
 
-def text_of(response) -> str:
-    """The page's visible text, on one line."""
-    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html_of(response), flags=re.S)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
-def page_title(response) -> str:
-    match = re.search(r"<title>(.*?)</title>", html_of(response), re.S)
-    return unescape(" ".join(match.group(1).split())) if match else ""
 
 
-def field_error(response, field: str) -> str | None:
-    """The error message shown beside ``field``, or None."""
-    match = re.search(rf'<p id="{field}-error" class="govuk-error-message">(.*?)</p>', html_of(response), re.S)
-    if not match:
-        return None
-    message = unescape(re.sub(r"<[^>]+>", " ", match.group(1)))
-    return " ".join(message.split()).removeprefix("Error:").strip()
 
 
 def field_errors(response) -> dict[str, str]:

@@ -14,31 +14,19 @@ from app.extensions import db
 from app.models import AuditEvent, OutboundEmail, Person, Role
 from app.services import accounts, organisations
 from tests.conftest import csrf_token, make_person, organisation, post_form, sign_in
+from tests.pages import field_error, html_of, page_title, text_of
 
 HACKNEY, CAMDEN = "E09000012", "E09000007"
 HEADER = "email,name,organisation,roles,scope,team\n"
 COLUMNS = "email, name, organisation, roles, scope, team"
 
 
-def html_of(response) -> str:
-    return response.get_data(as_text=True)
 
 
-def text_of(response) -> str:
-    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html_of(response), flags=re.S)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
-def page_title(response) -> str:
-    match = re.search(r"<title>(.*?)</title>", html_of(response), re.S)
-    return unescape(" ".join(match.group(1).split())) if match else ""
 
 
-def field_error(response, field: str) -> str | None:
-    match = re.search(rf'<p id="{field}-error" class="govuk-error-message">(.*?)</p>', html_of(response), re.S)
-    if not match:
-        return None
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split()).removeprefix("Error:").strip()
 
 
 def row_problems(response) -> dict[int, list[str]]:
