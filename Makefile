@@ -50,6 +50,7 @@ assets: static/dist/.stamp
 db: install
 	@$(FLASK) db upgrade
 	@$(FLASK) organisations load
+	@$(FLASK) courses sync
 
 demo: db
 	@$(FLASK) demo load > /dev/null

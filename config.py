@@ -77,6 +77,7 @@ class Config:
     SMTP_TIMEOUT_SECONDS = _int("SMTP_TIMEOUT_SECONDS", 10)
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
 
+    COURSES_DIR = os.environ.get("COURSES_DIR", str(BASE_DIR / "courses"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Trust X-Forwarded-For from this many proxies in front of the app (0 = none).
     PROXY_COUNT = _int("PROXY_COUNT", 0)

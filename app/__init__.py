@@ -34,6 +34,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from sqlalchemy.orm import joinedload, selectinload
+
     from app.extensions import csrf, db, login_manager, migrate
     from app.models import Person
 
@@ -53,7 +55,9 @@ def register_extensions(app: Flask) -> None:
         person_id, _, version = session_id.partition(":")
         if not person_id.isdigit() or not version.isdigit():
             return None
-        person = db.session.get(Person, int(person_id))
+        # One query for the person with what every page shows of them (roles, organisation).
+        person = db.session.get(Person, int(person_id), options=[joinedload(Person.organisation),
+                                                                  selectinload(Person.role_grants)])
         if person is None or person.session_version != int(version):
             return None
         return person
@@ -73,13 +77,19 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.admin.routes import bp as admin_bp
     from app.auth.routes import bp as auth_bp
+    from app.content.routes import bp as course_images_bp
+    from app.learning.routes import bp as learning_bp
     from app.main.routes import bp as main_bp
     from app.people.routes import bp as people_bp
+    from app.runs.routes import bp as runs_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(learning_bp)
     app.register_blueprint(people_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(course_images_bp)
+    app.register_blueprint(runs_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Command-line tools: `flask users`, `flask organisations`, `flask demo`, `flask outbox`.
+"""Command-line tools: `flask users`, `flask organisations`, `flask courses`, `flask demo`, `flask outbox`.
 
 Every error is one clear line on stderr and a non-zero exit; nothing is changed on error.
 """
@@ -6,6 +6,7 @@ Every error is one clear line on stderr and a non-zero exit; nothing is changed 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -13,6 +14,7 @@ from flask import Flask, current_app
 from app.extensions import db
 from app.models import OrganisationKind, Role
 from app.services import ServiceError, accounts, organisations, outbox
+from app.services.course_sync import CourseFilesInvalid, sync_courses
 from app.services.passwords import password_problem
 
 ROLE_NAMES = [r.value for r in Role]
@@ -124,6 +126,53 @@ def add_organisation(code, name, kind):
     click.echo(f"Added {organisation.name} ({organisation.code})")
 
 
+courses_cli = click.Group("courses", help="The courses, kept as files in courses/.")
+
+
+def _courses_root(path: str | None) -> Path:
+    root = Path(path or current_app.config["COURSES_DIR"])
+    if not root.is_dir():
+        _fail(f"{root} is not a folder of courses")
+    return root
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _report_problems(problems) -> None:
+    for problem in problems:
+        click.echo(str(problem))
+    files = len({problem.path for problem in problems})
+    _fail(f"{_plural(len(problems), 'problem')} in {_plural(files, 'file')}")
+
+
+@courses_cli.command("validate")
+@click.argument("path", required=False)
+def validate_courses(path):
+    """Check the course files and name every problem as path:line: message (PATH: the courses folder)."""
+    from app.content import read_courses
+
+    tree = read_courses(_courses_root(path))
+    if tree.problems:
+        _report_problems(tree.problems)
+    click.echo(f"{_plural(len(tree.courses), 'course')}, {_plural(tree.lesson_count, 'lesson')}, "
+               f"{_plural(tree.check_count, 'check')}: no problems")
+
+
+@courses_cli.command("sync")
+@click.argument("path", required=False)
+def sync_courses_command(path):
+    """Load the course files into Pathways: all courses or none; removed ones are retired, never deleted."""
+    try:
+        report = sync_courses(_courses_root(path))
+    except CourseFilesInvalid as error:
+        _report_problems(error.problems)
+    db.session.commit()
+    for line in report.lines():
+        click.echo(line)
+
+
 demo = click.Group("demo", help="Demonstration data for development.")
 
 
@@ -160,5 +209,6 @@ def deliver(limit):
 def init_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(organisations_cli)
+    app.cli.add_command(courses_cli)
     app.cli.add_command(demo)
     app.cli.add_command(mail)

@@ -138,3 +138,9 @@ def navigation_for(person: Person) -> list[dict]:
     if can_view_audit_trail(person):
         items.append({"href": url_for("admin.audit_trail"), "text": "Audit trail"})
     return items
+
+
+def can_manage_runs(person: Person) -> bool:
+    """Admins and coordinators set up course runs; on a run's roster, coordinators act only on the people
+    of their organisations."""
+    return is_admin(person) or is_coordinator(person)

@@ -129,6 +129,7 @@ def _empty_tables() -> None:
         for table in tables:
             db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
     db.session.commit()
+    db.session.expunge_all()  # objects of the emptied tables must not linger in the identity map
     organisations.load_reference_organisations()
     db.session.commit()
 

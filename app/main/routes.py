@@ -6,7 +6,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
+from app.models.types import utcnow
 from app.policy import public
+from app.services.catalogue import learner_home
 from app.services.home import home_sections
 
 bp = Blueprint("main", __name__)
@@ -17,7 +19,8 @@ bp = Blueprint("main", __name__)
 def home():
     if not current_user.is_authenticated:
         return render_template("main/start.html", title="Digital skills for London's public services")
-    return render_template("main/home.html", title="Home", sections=home_sections(current_user))
+    return render_template("main/home.html", title="Home", sections=home_sections(current_user),
+                           learner=learner_home(current_user, utcnow().date()))
 
 
 @bp.get("/healthz")

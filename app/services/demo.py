@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Organisation, Person, Role, Team
-from app.services import accounts, organisations
+from app.models import Course, CourseRun, Organisation, Person, Role, RunKind, Team
+from app.models.types import utcnow
+from app.services import accounts, enrolment, organisations, runs
 
 # Meets the password policy; printed by `make run`. Never used outside development.
 DEMO_PASSWORD = "demo-pathways-on-the-thames"  # noqa: S105
@@ -82,4 +84,27 @@ def load_demo_data() -> tuple[int, int]:
         )
         created += 1
     db.session.flush()
+    load_demo_runs()
     return created, existing_count
+
+
+def load_demo_runs() -> None:
+    """A self-paced run of every synced course, one scheduled cohort, and a demo learner enrolled."""
+    courses = db.session.scalars(select(Course).where(Course.retired_at.is_(None)).order_by(Course.title)).all()
+    for course in courses:
+        if not any(r.kind is RunKind.SELF_PACED for r in course.runs):
+            runs.create_run(None, course, kind=RunKind.SELF_PACED, name="Self-paced")
+    cohort_course = next((c for c in courses if c.slug == "leading-digital-change"), None)
+    if cohort_course is not None and not any(r.kind is RunKind.SCHEDULED for r in cohort_course.runs):
+        start = utcnow().date() + timedelta(days=28)
+        run = runs.create_run(None, cohort_course, kind=RunKind.SCHEDULED, name="London leaders cohort",
+                              starts_on=start, ends_on=start + timedelta(days=42),
+                              enrolment_deadline=start - timedelta(days=7), capacity=20)
+        opening = datetime.combine(start, time(9, 30), tzinfo=UTC)
+        runs.add_live_session(None, run, title="Opening workshop", starts_at=opening,
+                              ends_at=opening + timedelta(hours=2), location="London Councils, 59½ Southwark Street")
+    learner = db.session.scalar(select(Person).where(Person.email == "learner@pathways.example"))
+    first_run = db.session.scalar(select(CourseRun).join(Course).where(Course.slug == "using-data-well",
+                                                                          CourseRun.kind == RunKind.SELF_PACED))
+    if learner is not None and first_run is not None and enrolment.find_enrolment(first_run, learner) is None:
+        enrolment.enrol(None, learner, first_run)

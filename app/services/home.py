@@ -29,9 +29,8 @@ def home_sections(person: Person) -> list[HomeSection]:
     if Role.LEARNER in roles:
         sections.append(HomeSection(
             "Leadership courses",
-            "Digital-skills courses for public-sector leaders: your courses in progress, upcoming runs and "
-            "completed courses will appear here once you enrol.",
-            [],
+            "Digital-skills courses for public-sector leaders, with CPD hours and a certificate.",
+            [Link("Find a course", url_for("learning.courses"))],
         ))
     if Role.APPRENTICE in roles:
         sections.append(HomeSection(
@@ -55,6 +54,12 @@ def home_sections(person: Person) -> list[HomeSection]:
             f"Invite people, change their roles and deactivate accounts for {reach}.",
             [Link("Manage people", url_for("people.index")), Link("Invite someone", url_for("people.new")),
              Link("Invite people from a CSV file", url_for("people.import_upload"))],
+        ))
+    if policy.can_manage_runs(person):
+        sections.append(HomeSection(
+            "Course runs",
+            "Runs of the leadership courses: rosters, enrolments, waitlists and live sessions.",
+            [Link("Course runs", url_for("runs.index"))],
         ))
     if policy.is_admin(person):
         sections.append(HomeSection(

@@ -1,0 +1,165 @@
+"""Leaders' side of courses: the catalogue, a course and its runs, enrolling, lessons and knowledge checks."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.forms import add_service_error
+from app.learning.forms import WithdrawForm
+from app.models import Course, CourseRun, Enrolment
+from app.models.types import utcnow
+from app.policy import signed_in
+from app.services import ServiceError, catalogue, learning
+from app.services import enrolment as enrolments
+
+bp = Blueprint("learning", __name__)
+
+
+def _own_enrolment(enrolment_id: int) -> Enrolment:
+    """The signed-in person's own enrolment; anyone else's is not found."""
+    found = db.session.get(Enrolment, enrolment_id, options=[
+        joinedload(Enrolment.run).joinedload(CourseRun.course).selectinload(Course.lessons),
+        joinedload(Enrolment.run).joinedload(CourseRun.course).selectinload(Course.checks),
+    ])
+    if found is None or found.person_id != current_user.id:
+        abort(404)
+    return found
+
+
+def _learning_enrolment(enrolment_id: int) -> Enrolment:
+    found = _own_enrolment(enrolment_id)
+    if found.status not in learning.LEARNING_STATUSES:
+        abort(403)
+    return found
+
+
+@bp.get("/courses")
+@signed_in
+def courses():
+    return render_template("learning/catalogue.html", title="Leadership courses", courses=catalogue.catalogue(),
+                           today=utcnow().date())
+
+
+@bp.get("/courses/<slug>")
+@signed_in
+def course(slug: str):
+    found = catalogue.course_by_slug(slug) or abort(404)
+    return render_template("learning/course.html", title=found.title, course=found,
+                           offers=catalogue.run_offers(found, current_user, utcnow().date()),
+                           outline=learning.outline(found), form=FlaskForm())
+
+
+@bp.post("/courses/<slug>/runs/<int:run_id>/enrol")
+@signed_in
+def enrol(slug: str, run_id: int):
+    found = catalogue.course_by_slug(slug) or abort(404)
+    run = next((r for r in found.runs if r.id == run_id), None) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        enrolment = enrolments.enrol(current_user, current_user, run)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("learning.course", slug=slug))
+    db.session.commit()
+    if enrolment.status.value == "waitlisted":
+        flash(f"{run.name} is full, so you are on its waitlist. We will email you if a place comes free.", "success")
+        return redirect(url_for("learning.course", slug=slug))
+    flash(f"You are enrolled on {found.title} ({run.name}).", "success")
+    return redirect(url_for("learning.enrolment", enrolment_id=enrolment.id))
+
+
+@bp.get("/learning/<int:enrolment_id>")
+@signed_in
+def enrolment(enrolment_id: int):
+    found = _own_enrolment(enrolment_id)
+    progress = learning.progress(found) if found.status in learning.LEARNING_STATUSES else None
+    return render_template("learning/enrolment.html", title=found.run.course.title, enrolment=found,
+                           progress=progress)
+
+
+@bp.route("/learning/<int:enrolment_id>/withdraw", methods=["GET", "POST"])
+@signed_in
+def withdraw(enrolment_id: int):
+    found = _own_enrolment(enrolment_id)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        try:
+            enrolments.withdraw(current_user, found, form.reason.data)
+        except ServiceError as error:
+            db.session.rollback()
+            add_service_error(form, error, "reason")
+        else:
+            db.session.commit()
+            flash(f"You have withdrawn from {found.run.course.title}. Your progress is kept.", "success")
+            return redirect(url_for("main.home"))
+    return render_template("learning/withdraw.html", title=f"Withdraw from {found.run.course.title}", form=form,
+                           enrolment=found)
+
+
+def _neighbours(items: list[learning.OutlineItem], kind: str, key: str):
+    index = next((i for i, item in enumerate(items) if item.kind == kind and item.key == key), None)
+    if index is None:
+        abort(404)
+    previous = items[index - 1] if index > 0 else None
+    following = items[index + 1] if index + 1 < len(items) else None
+    return index, previous, following
+
+
+@bp.get("/learning/<int:enrolment_id>/lessons/<key>")
+@signed_in
+def lesson(enrolment_id: int, key: str):
+    found = _learning_enrolment(enrolment_id)
+    items = learning.outline(found.run.course)
+    index, previous, following = _neighbours(items, "lesson", key)
+    learning.record_lesson_opened(found, items[index].item)
+    db.session.commit()
+    return render_template("learning/lesson.html", title=items[index].title, enrolment=found, item=items[index],
+                           previous=previous, following=following, position=index + 1, total=len(items),
+                           progress=learning.progress(found))
+
+
+@bp.route("/learning/<int:enrolment_id>/checks/<key>", methods=["GET", "POST"])
+@signed_in
+def check(enrolment_id: int, key: str):
+    found = _learning_enrolment(enrolment_id)
+    items = learning.outline(found.run.course)
+    index, previous, following = _neighbours(items, "check", key)
+    knowledge_check = items[index].item
+    form = FlaskForm()
+    attempt = None
+    error_message = None
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        answers = {name[2:]: request.form.getlist(name) for name in request.form if name.startswith("q-")}
+        try:
+            attempt = learning.submit_check(found, knowledge_check, answers,
+                                            request.form.get("submission", "") or secrets.token_hex(16))
+        except ServiceError as error:
+            db.session.rollback()
+            if error.field:
+                errors = {q["id"]: error.message for q in knowledge_check.questions
+                          if not request.form.getlist(f"q-{q['id']}") or q["id"] == error.field}
+            else:
+                error_message = error.message
+        else:
+            db.session.commit()
+    progress = learning.progress(found)
+    return render_template(
+        "learning/check.html", title=knowledge_check.title, enrolment=found, check=knowledge_check, attempt=attempt,
+        form=form,
+        errors=errors, error_message=error_message, chosen={k[2:]: request.form.getlist(k) for k in request.form},
+        submission=secrets.token_hex(16), previous=previous, following=following, position=index + 1,
+        total=len(items), progress=progress, item=items[index],
+        results={q["id"]: learning.is_correct(q, set(attempt.answers.get(q["id"], [])))
+                 for q in knowledge_check.questions} if attempt else {},
+    )

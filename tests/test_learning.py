@@ -1,0 +1,198 @@
+"""A leader's path: find a course, enrol, open lessons, pass the knowledge check, complete."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AuditEvent, CheckAttempt, Enrolment, EnrolmentStatus, LessonProgress, OutboundEmail, Role
+from tests.conftest import csrf_token, make_person, sign_in
+from tests.courses_factory import make_course, make_run
+from tests.pages import html_of, page_title, text_of
+
+RIGHT = {"q-declaration": "a", "q-practices": ["a", "b"]}
+WRONG = {"q-declaration": "b", "q-practices": ["a"]}
+
+
+def leader(email="leader@example.org", **kwargs):
+    return make_person(email, name="Lee Leader", roles=(Role.LEARNER,), **kwargs)
+
+
+def enrol(client, course, run) -> Enrolment:
+    token = csrf_token(client, f"/courses/{course.slug}")
+    response = client.post(f"/courses/{course.slug}/runs/{run.id}/enrol", data={"csrf_token": token})
+    assert response.status_code == 302
+    return db.session.scalar(select(Enrolment).where(Enrolment.run_id == run.id).order_by(Enrolment.id.desc()))
+
+
+def submit(client, enrolment, answers, submission="s1"):
+    path = f"/learning/{enrolment.id}/checks/check"
+    return client.post(path, data={"csrf_token": csrf_token(client, path), "submission": submission, **answers})
+
+
+def test_catalogue_lists_live_courses(client):
+    course = make_course()
+    sign_in(client, leader())
+    html = text_of(client.get("/courses"))
+    assert course.title in html and "4 CPD hours" in html
+
+
+def test_full_path_from_enrolment_to_completion(client):
+    course = make_course(cpd_hours="3.5")
+    run = make_run(course)
+    person = leader()
+    sign_in(client, person)
+    enrolment = enrol(client, course, run)
+    assert enrolment.status is EnrolmentStatus.ENROLLED
+
+    overview = text_of(client.get(f"/learning/{enrolment.id}"))
+    assert "0 of 3 steps done" in overview
+    assert "Open the lesson “Lesson 1”" in overview and "Pass the knowledge check" in overview
+
+    lesson = client.get(f"/learning/{enrolment.id}/lessons/lesson-1")
+    assert lesson.status_code == 200 and "Body 1" in html_of(lesson)
+    assert "step 1 of 3" in text_of(lesson)
+    assert f"/learning/{enrolment.id}/lessons/lesson-2" in html_of(lesson)  # next
+    client.get(f"/learning/{enrolment.id}/lessons/lesson-1")  # opening twice counts once
+    assert db.session.scalar(select(func.count(LessonProgress.id))) == 1
+
+    failed = submit(client, enrolment, WRONG, "first")
+    assert "Not passed yet" in text_of(failed) and "You scored 0%" in text_of(failed)
+    assert "No: councils choose to sign it." in text_of(failed)  # feedback on the option chosen
+
+    client.get(f"/learning/{enrolment.id}/lessons/lesson-2")
+    db.session.expire_all()
+    assert db.session.get(Enrolment, enrolment.id).status is EnrolmentStatus.ENROLLED  # check not yet passed
+
+    passed = submit(client, enrolment, RIGHT, "second")
+    assert "You passed" in text_of(passed)
+    db.session.expire_all()
+    done = db.session.get(Enrolment, enrolment.id)
+    assert done.status is EnrolmentStatus.COMPLETED
+    assert float(done.cpd_hours_credited) == 3.5
+    assert done.completed_at is not None
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "enrolment.completed"))
+
+    home = text_of(client.get("/"))
+    assert "Completed" in home and "3.5 CPD hours" in home
+    overview = text_of(client.get(f"/learning/{enrolment.id}"))
+    assert "Course complete" in overview
+
+
+def test_best_score_counts_and_attempts_are_kept(client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrolment = enrol(client, course, run)
+    submit(client, enrolment, {"q-declaration": "a", "q-practices": ["a"]}, "one")  # 50%
+    submit(client, enrolment, WRONG, "two")  # 0%
+    attempts = db.session.scalars(select(CheckAttempt).order_by(CheckAttempt.id)).all()
+    assert [a.score for a in attempts] == [50, 0]
+    assert attempts[0].answers == {"declaration": ["a"], "practices": ["a"]}
+    assert "best score 50%" in text_of(client.get(f"/learning/{enrolment.id}"))
+
+
+def test_a_double_submit_records_one_attempt(client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrolment = enrol(client, course, run)
+    submit(client, enrolment, WRONG, "same-token")
+    again = submit(client, enrolment, WRONG, "same-token")
+    assert again.status_code == 200
+    assert db.session.scalar(select(func.count(CheckAttempt.id))) == 1
+
+
+def test_bad_answers_are_refused_and_nothing_is_stored(client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrolment = enrol(client, course, run)
+    cases = [
+        ({"q-declaration": "a"}, "Answer every question"),
+        ({**RIGHT, "q-invented": "a"}, "a question that is not in this check"),
+        ({"q-declaration": "z", "q-practices": ["a"]}, "an option that is not in this question"),
+        ({"q-declaration": ["a", "b"], "q-practices": ["a"]}, "Choose one answer"),
+    ]
+    for number, (answers, message) in enumerate(cases):
+        response = submit(client, enrolment, answers, f"bad-{number}")
+        assert response.status_code == 200, answers
+        assert message in text_of(response), answers
+        assert page_title(response).startswith("Error:")
+    assert db.session.scalar(select(func.count(CheckAttempt.id))) == 0
+
+
+def test_nobody_else_opens_a_learners_lessons(client, new_client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrolment = enrol(client, course, run)
+    other = new_client()
+    sign_in(other, leader("other@example.org"))
+    for path in [f"/learning/{enrolment.id}", f"/learning/{enrolment.id}/lessons/lesson-1",
+                 f"/learning/{enrolment.id}/checks/check"]:
+        assert other.get(path).status_code == 404, path
+    assert db.session.scalar(select(func.count(LessonProgress.id))) == 0
+
+
+def test_unknown_lessons_and_checks_are_not_found(client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrolment = enrol(client, course, run)
+    assert client.get(f"/learning/{enrolment.id}/lessons/nope").status_code == 404
+    assert client.get(f"/learning/{enrolment.id}/checks/nope").status_code == 404
+    assert client.get("/courses/no-such-course").status_code == 404
+
+
+def test_a_full_run_puts_people_on_the_waitlist_and_a_withdrawal_promotes_them(client, new_client):
+    course = make_course()
+    from datetime import date, timedelta
+
+    today = date.today()
+    run = make_run(course, capacity=1, name="Spring", starts_on=today, ends_on=today + timedelta(days=30))
+    first, second = leader("first@example.org"), leader("second@example.org")
+    sign_in(client, first)
+    first_enrolment = enrol(client, course, run)
+    other = new_client()
+    sign_in(other, second)
+    second_enrolment = enrol(other, course, run)
+    assert second_enrolment.status is EnrolmentStatus.WAITLISTED
+    assert "On the waitlist" in text_of(other.get("/"))
+    # A waitlisted person can't open lessons yet.
+    assert other.get(f"/learning/{second_enrolment.id}/lessons/lesson-1").status_code == 403
+
+    path = f"/learning/{first_enrolment.id}/withdraw"
+    empty = client.post(path, data={"csrf_token": csrf_token(client, path), "reason": ""})
+    assert "Enter the reason for withdrawing" in text_of(empty)
+    client.post(path, data={"csrf_token": csrf_token(client, path), "reason": "Moving team"})
+    db.session.expire_all()
+    assert db.session.get(Enrolment, first_enrolment.id).status is EnrolmentStatus.WITHDRAWN
+    assert db.session.get(Enrolment, first_enrolment.id).withdrawal_reason == "Moving team"
+    assert db.session.get(Enrolment, second_enrolment.id).status is EnrolmentStatus.ENROLLED
+    email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.recipient == "second@example.org"))
+    assert email is not None and email.subject == f"You have a place on {course.title}"
+    assert other.get(f"/learning/{second_enrolment.id}/lessons/lesson-1").status_code == 200
+
+
+def test_enrolling_twice_is_refused_with_a_message(client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrol(client, course, run)
+    token = csrf_token(client, f"/courses/{course.slug}")
+    response = client.post(f"/courses/{course.slug}/runs/{run.id}/enrol", data={"csrf_token": token},
+                           follow_redirects=True)
+    assert "You are already enrolled on this run" in text_of(response)
+    assert db.session.scalar(select(func.count(Enrolment.id))) == 1
+
+
+def test_lesson_html_is_served_as_stored(client):
+    course = make_course()
+    run = make_run(course)
+    sign_in(client, leader())
+    enrolment = enrol(client, course, run)
+    html = html_of(client.get(f"/learning/{enrolment.id}/lessons/lesson-2"))
+    assert re.search(r'<p class="govuk-body">Body 2</p>', html)
