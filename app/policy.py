@@ -128,7 +128,10 @@ def navigation_for(person: Person) -> list[dict]:
     """Links in the service navigation for what this person's roles allow."""
     if not person or not person.is_authenticated:
         return []
-    items = [{"href": url_for("main.home"), "text": "Home"}]
+    items = [{"href": url_for("main.home"), "text": "Home"},
+             {"href": url_for("learning.courses"), "text": "Courses"}]
+    if can_manage_runs(person):
+        items.append({"href": url_for("runs.index"), "text": "Course runs"})
     if can_manage_people(person):
         items.append({"href": url_for("people.index"), "text": "People"})
     if can_manage_organisations(person):

@@ -171,8 +171,8 @@ def test_course_yaml_keys(runner, courses, extra, expected):
     ("  checks: all\n", "", f"{COURSE}:12: missing key 'checks' in completion"),
     ("certificate: true", "certificate: maybe", f"{COURSE}:14: certificate must be true or false, not 'maybe'"),
     ("title: Test course", "title: [unclosed",
-     f"{COURSE}:3: invalid YAML: expected ',' or ']', but got ':'"),
-    ("title: Test course", "title: a: b", f"{COURSE}:2: invalid YAML: mapping values are not allowed here"),
+     f"{COURSE}:3: invalid YAML: did not find expected ',' or ']'"),
+    ("title: Test course", "title: a: b", f"{COURSE}:2: invalid YAML: mapping values are not allowed in this context"),
 ])
 def test_course_yaml_problems(runner, courses, old, new, expected):
     edit(courses / "test-course" / "course.yaml", old, new)

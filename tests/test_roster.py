@@ -246,4 +246,6 @@ def test_the_number_of_queries_does_not_grow_with_the_roster(client, signed_in_a
             record_progress(enrolment, lessons=number % 4, scores=(number % 100,) if number % 2 else ())
 
     suffix = "/roster.csv" if export else ""
-    assert count_queries(client, f"/runs/{small.id}{suffix}") == count_queries(client, f"/runs/{large.id}{suffix}")
+    small_count = count_queries(client, f"/runs/{small.id}{suffix}")
+    assert small_count > 3
+    assert small_count == count_queries(client, f"/runs/{large.id}{suffix}")

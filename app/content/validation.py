@@ -67,7 +67,8 @@ class YamlDocument:
 
 
 def load_yaml(text: str, problems: Problems) -> YamlDocument | None:
-    loader = yaml.SafeLoader(text)
+    # libyaml's loader when PyYAML was built with it: several times faster, with the same line marks.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         root = loader.get_single_node()
         if root is None:
