@@ -33,17 +33,10 @@ class ImportRow:
 
 
 @dataclass
-class ImportCheck:
+class ImportCheck(people_import.ImportCheck):
+    """The same checked-file shape as inviting people, with the places the file would take."""
+
     rows: list[ImportRow] = field(default_factory=list)
-    file_errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.file_errors and bool(self.rows) and all(r.ok for r in self.rows)
-
-    @property
-    def error_count(self) -> int:
-        return len(self.file_errors) + sum(len(r.errors) for r in self.rows)
 
     @property
     def places(self) -> int:
