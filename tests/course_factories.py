@@ -37,6 +37,40 @@ def make_course(slug: str = "leading-digital-change", *, title: str = "Leading d
     return course
 
 
+QUESTIONS = [
+    {"id": "declaration", "type": "single", "prompt": "What is the Local Government Digital Declaration?",
+     "options": [
+         {"id": "a", "text": "A shared commitment by councils", "correct": True, "feedback": "Right."},
+         {"id": "b", "text": "A law", "correct": False, "feedback": "No: councils choose to sign it."},
+     ]},
+    {"id": "practices", "type": "multiple", "prompt": "Which are good practice?",
+     "options": [
+         {"id": "a", "text": "Working in the open", "correct": True, "feedback": "Yes."},
+         {"id": "b", "text": "Reusing what others built", "correct": True, "feedback": "Yes."},
+         {"id": "c", "text": "Buying long closed contracts", "correct": False, "feedback": "This locks you in."},
+     ]},
+]
+
+
+def make_learning_course(slug: str = "leading-digital-change", *, lessons: int = 2, cpd_hours: str = "4") -> Course:
+    """A course whose one knowledge check (two questions, pass mark 100%) follows the last lesson."""
+    course = Course(
+        slug=slug, title=slug.replace("-", " ").capitalize(), summary="A summary.", audience="Leaders.",
+        level="introductory", estimated_hours=Decimal("4"), cpd_hours=Decimal(cpd_hours), topics=["digital"],
+        learning_outcomes=["Lead change"], completion_rule={"lessons": "all", "checks": "all"},
+        gives_certificate=True, content_hash="x" * 64,
+    )
+    for position in range(1, lessons + 1):
+        course.lessons.append(Lesson(key=f"lesson-{position}", position=position, title=f"Lesson {position}",
+                                     body_html=f"<p class=\"govuk-body\">Body {position}</p>", content_hash="y" * 64))
+    course.checks.append(KnowledgeCheck(key="check", position=1, after_lesson_key=f"lesson-{lessons}",
+                                        title="Check your understanding", pass_mark=100, questions=QUESTIONS,
+                                        content_hash="z" * 64))
+    db.session.add(course)
+    db.session.commit()
+    return course
+
+
 def make_run(course: Course, *, name: str = "Spring", kind: RunKind = RunKind.SCHEDULED, capacity: int | None = None,
              starts_in: int = 30, days: int = 28) -> CourseRun:
     today = date.today()

@@ -7,9 +7,19 @@ import re
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditEvent, CheckAttempt, Enrolment, EnrolmentStatus, LessonProgress, OutboundEmail, Role
+from app.models import (
+    AuditEvent,
+    CheckAttempt,
+    Enrolment,
+    EnrolmentStatus,
+    LessonProgress,
+    OutboundEmail,
+    Role,
+    RunKind,
+)
 from tests.conftest import csrf_token, make_person, sign_in
-from tests.courses_factory import make_course, make_run
+from tests.course_factories import make_learning_course as make_course
+from tests.course_factories import make_run
 from tests.pages import html_of, page_title, text_of
 
 RIGHT = {"q-declaration": "a", "q-practices": ["a", "b"]}
@@ -41,7 +51,7 @@ def test_catalogue_lists_live_courses(client):
 
 def test_full_path_from_enrolment_to_completion(client):
     course = make_course(cpd_hours="3.5")
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     person = leader()
     sign_in(client, person)
     enrolment = enrol(client, course, run)
@@ -83,7 +93,7 @@ def test_full_path_from_enrolment_to_completion(client):
 
 def test_best_score_counts_and_attempts_are_kept(client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrolment = enrol(client, course, run)
     submit(client, enrolment, {"q-declaration": "a", "q-practices": ["a"]}, "one")  # 50%
@@ -96,7 +106,7 @@ def test_best_score_counts_and_attempts_are_kept(client):
 
 def test_a_double_submit_records_one_attempt(client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrolment = enrol(client, course, run)
     submit(client, enrolment, WRONG, "same-token")
@@ -107,7 +117,7 @@ def test_a_double_submit_records_one_attempt(client):
 
 def test_bad_answers_are_refused_and_nothing_is_stored(client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrolment = enrol(client, course, run)
     cases = [
@@ -126,7 +136,7 @@ def test_bad_answers_are_refused_and_nothing_is_stored(client):
 
 def test_nobody_else_opens_a_learners_lessons(client, new_client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrolment = enrol(client, course, run)
     other = new_client()
@@ -139,7 +149,7 @@ def test_nobody_else_opens_a_learners_lessons(client, new_client):
 
 def test_unknown_lessons_and_checks_are_not_found(client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrolment = enrol(client, course, run)
     assert client.get(f"/learning/{enrolment.id}/lessons/nope").status_code == 404
@@ -149,10 +159,7 @@ def test_unknown_lessons_and_checks_are_not_found(client):
 
 def test_a_full_run_puts_people_on_the_waitlist_and_a_withdrawal_promotes_them(client, new_client):
     course = make_course()
-    from datetime import date, timedelta
-
-    today = date.today()
-    run = make_run(course, capacity=1, name="Spring", starts_on=today, ends_on=today + timedelta(days=30))
+    run = make_run(course, capacity=1, name="Spring", starts_in=0, days=30)
     first, second = leader("first@example.org"), leader("second@example.org")
     sign_in(client, first)
     first_enrolment = enrol(client, course, run)
@@ -179,7 +186,7 @@ def test_a_full_run_puts_people_on_the_waitlist_and_a_withdrawal_promotes_them(c
 
 def test_enrolling_twice_is_refused_with_a_message(client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrol(client, course, run)
     token = csrf_token(client, f"/courses/{course.slug}")
@@ -191,7 +198,7 @@ def test_enrolling_twice_is_refused_with_a_message(client):
 
 def test_lesson_html_is_served_as_stored(client):
     course = make_course()
-    run = make_run(course)
+    run = make_run(course, kind=RunKind.SELF_PACED)
     sign_in(client, leader())
     enrolment = enrol(client, course, run)
     html = html_of(client.get(f"/learning/{enrolment.id}/lessons/lesson-2"))

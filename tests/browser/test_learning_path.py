@@ -8,18 +8,19 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.models import Role
+from app.models import Role, RunKind
 from tests.browser.conftest import release_database, sign_in
 from tests.browser.test_accessibility import axe_violations, describe
 from tests.conftest import make_person
-from tests.courses_factory import make_course, make_run
+from tests.course_factories import make_learning_course as make_course
+from tests.course_factories import make_run
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_leader_enrols_learns_passes_the_check_and_completes(new_page):
     course = make_course(cpd_hours="4")
-    make_run(course)
+    make_run(course, kind=RunKind.SELF_PACED)
     leader = make_person("lee@example.org", name="Lee Leader", roles=(Role.LEARNER,))
     release_database()
     page = new_page(bypass_csp=True)
