@@ -51,6 +51,7 @@ db: install
 	@$(FLASK) db upgrade
 	@$(FLASK) organisations load
 	@$(FLASK) courses sync
+	@$(FLASK) standards load
 
 demo: db
 	@$(FLASK) demo load > /dev/null

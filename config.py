@@ -7,7 +7,9 @@ named configurations below from ``PATHWAYS_ENV`` (development by default).
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -51,7 +53,14 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
-    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024)
+    # Off-the-job hours: the most that can be logged for one day (lump entries fail audits), and evidence
+    # files, kept outside static/ and served only to people who may see the apprenticeship record.
+    OTJ_MAX_HOURS_PER_DAY = Decimal(os.environ.get("OTJ_MAX_HOURS_PER_DAY") or "8")
+    EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR") or str(INSTANCE_DIR / "evidence")
+    EVIDENCE_MAX_BYTES = _int("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
+
+    # A request's whole body, so it always has room for the largest evidence file and the form around it.
+    MAX_CONTENT_LENGTH = max(_int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024), EVIDENCE_MAX_BYTES + 256 * 1024)
 
     # Sign-in throttling: failures allowed inside the window, per account and per client address.
     SIGN_IN_WINDOW_MINUTES = _int("SIGN_IN_WINDOW_MINUTES", 15)
@@ -99,6 +108,8 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = True
     MAIL_BACKEND = "outbox"
     BASE_URL = "http://pathways.test"
+    # Created on first upload; nothing a test stores lands in the instance folder.
+    EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR") or str(Path(tempfile.gettempdir()) / "pathways-test-evidence")
 
 
 class ProductionConfig(Config):

@@ -76,12 +76,15 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.admin.routes import bp as admin_bp
+    from app.apprenticeships import bp as apprenticeships_bp
     from app.auth.routes import bp as auth_bp
     from app.content.routes import bp as course_images_bp
+    from app.intakes import bp as intakes_bp
     from app.learning.routes import bp as learning_bp
     from app.main.routes import bp as main_bp
     from app.people.routes import bp as people_bp
     from app.runs.routes import bp as runs_bp
+    from app.standards import bp as standards_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -90,6 +93,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(course_images_bp)
     app.register_blueprint(runs_bp)
+    app.register_blueprint(apprenticeships_bp)
+    app.register_blueprint(standards_bp)
+    app.register_blueprint(intakes_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -1,4 +1,5 @@
-"""Command-line tools: `flask users`, `flask organisations`, `flask courses`, `flask demo`, `flask outbox`.
+"""Command-line tools: `flask users`, `flask organisations`, `flask courses`, `flask standards`, `flask demo`,
+`flask outbox`.
 
 Every error is one clear line on stderr and a non-zero exit; nothing is changed on error.
 """
@@ -13,7 +14,7 @@ from flask import Flask, current_app
 
 from app.extensions import db
 from app.models import OrganisationKind, Role
-from app.services import ServiceError, accounts, organisations, outbox
+from app.services import ServiceError, accounts, organisations, outbox, standards
 from app.services.course_sync import CourseFilesInvalid, sync_courses
 from app.services.passwords import password_problem
 
@@ -173,21 +174,58 @@ def sync_courses_command(path):
         click.echo(line)
 
 
+standards_cli = click.Group("standards", help="Apprenticeship standards and their KSBs.")
+
+
+@standards_cli.command("load")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The standards file to load [default: app/data/standards.yaml].")
+def load_standards(path):
+    """Add or update the standards, versions and KSBs of the file: all or nothing, and safe to repeat."""
+    try:
+        result = standards.load_standards(path)
+    except standards.StandardsFileInvalid as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        _fail(error.message)
+    except ServiceError as error:
+        _fail(error.message)
+    db.session.commit()
+    for line in result.lines():
+        click.echo(line)
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+@standards_cli.command("list")
+def list_standards():
+    """Print every standard with its versions and the KSB count of its current version."""
+    for row in standards.list_standards():
+        standard = row.standard
+        versions = ", ".join(row.versions) or "no versions"
+        click.echo(f"{standard.reference:<8} level {standard.level}  {standard.title} (versions: {versions}; "
+                   f"{_plural(row.ksb_count, 'KSB')} in the current version)")
+
+
 demo = click.Group("demo", help="Demonstration data for development.")
 
 
 @demo.command("load")
 @click.option("--quiet", is_flag=True, help="Print only the sign-in details.")
 def load_demo(quiet):
-    """Load demo people for every role in several boroughs (safe to repeat)."""
+    """Load demo people for every role in several boroughs and the demo apprenticeship intake (safe to repeat)."""
     from app.services.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_data
+    from app.services.demo_apprenticeships import load_demo_apprenticeships
 
     if current_app.config["ENV_NAME"] == "production":
         _fail("demo data is for development; refusing to load it in production")
     created, existing = load_demo_data()
     db.session.commit()
+    apprenticeships = load_demo_apprenticeships()
     if not quiet:
         click.echo(f"Demo people: {created} created, {existing} already there")
+        click.echo(f"Demo apprenticeships: {apprenticeships} created" if apprenticeships
+                   else "Demo apprenticeships: the demo intake is already there")
     click.echo("Demo sign-ins (password for all: " + DEMO_PASSWORD + "):")
     for person in DEMO_PEOPLE:
         click.echo(f"  {', '.join(r.value for r in person.roles):<22} {person.email}")
@@ -210,5 +248,6 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(organisations_cli)
     app.cli.add_command(courses_cli)
+    app.cli.add_command(standards_cli)
     app.cli.add_command(demo)
     app.cli.add_command(mail)

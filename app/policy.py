@@ -132,6 +132,13 @@ def navigation_for(person: Person) -> list[dict]:
              {"href": url_for("learning.courses"), "text": "Courses"}]
     if can_manage_runs(person):
         items.append({"href": url_for("runs.index"), "text": "Course runs"})
+    if is_apprentice(person):
+        items.append({"href": url_for("apprenticeships.mine"), "text": "My apprenticeship"})
+    if is_supervisor(person):
+        items.append({"href": url_for("apprenticeships.supervising"), "text": "Supervising"})
+    if can_manage_apprenticeships(person):
+        items.append({"href": url_for("apprenticeships.index"), "text": "Apprenticeships"})
+        items.append({"href": url_for("intakes.index"), "text": "Intakes"})
     if can_manage_people(person):
         items.append({"href": url_for("people.index"), "text": "People"})
     if can_manage_organisations(person):
@@ -147,3 +154,87 @@ def can_manage_runs(person: Person) -> bool:
     """Admins and coordinators set up course runs; on a run's roster, coordinators act only on the people
     of their organisations."""
     return is_admin(person) or is_coordinator(person)
+
+
+# Apprenticeships ------------------------------------------------------------------------------
+
+
+def is_supervisor(person: Person) -> bool:
+    return person.is_authenticated and person.has_role(Role.SUPERVISOR)
+
+
+def is_apprentice(person: Person) -> bool:
+    return person.is_authenticated and person.has_role(Role.APPRENTICE)
+
+
+def can_manage_apprenticeships(person: Person) -> bool:
+    """Coordinators and admins keep apprenticeship records; within them, borough coordinators act only
+    on apprentices employed by or placed in their organisations."""
+    return is_admin(person) or is_coordinator(person)
+
+
+def can_manage_standards(person: Person) -> bool:
+    return is_admin(person) or is_coordinator(person)
+
+
+def apprenticeship_scope_filter(person: Person):
+    """A SQL condition on ``Apprenticeship`` for the records ``person`` coordinates: employed by or placed
+    in their organisations; ``None`` means every record."""
+    from sqlalchemy import false, or_, select
+
+    from app.models import Apprenticeship, Placement
+
+    scope = managed_organisation_ids(person)
+    if scope is None:
+        return None
+    if not scope:
+        return false()
+    placed = select(Placement.apprenticeship_id).where(Placement.host_organisation_id.in_(scope))
+    return or_(Apprenticeship.employer_id.in_(scope), Apprenticeship.id.in_(placed))
+
+
+def coordinates_apprenticeship(person: Person, apprenticeship) -> bool:
+    """Full record and editing: admins, programme-wide coordinators, and coordinators of the employer
+    or of a host organisation of any placement."""
+    scope = managed_organisation_ids(person)
+    if scope is None:
+        return True
+    if not scope:
+        return False
+    if apprenticeship.employer_id in scope:
+        return True
+    return any(p.host_organisation_id in scope for p in apprenticeship.placements)
+
+
+def supervises_apprenticeship(person: Person, apprenticeship) -> bool:
+    """A supervisor of any placement, current or past (past ones read only)."""
+    return any(p.supervisor_id == person.id for p in apprenticeship.placements)
+
+
+def can_view_apprenticeship(person: Person, apprenticeship) -> bool:
+    if not person.is_authenticated:
+        return False
+    return (
+        apprenticeship.apprentice_id == person.id
+        or supervises_apprenticeship(person, apprenticeship)
+        or coordinates_apprenticeship(person, apprenticeship)
+    )
+
+
+def can_edit_apprenticeship(person: Person, apprenticeship) -> bool:
+    return person.is_authenticated and coordinates_apprenticeship(person, apprenticeship)
+
+
+def can_log_otj_for(person: Person, apprenticeship) -> bool:
+    """The apprentice logs their own hours; a coordinator may log on their behalf."""
+    return apprenticeship.apprentice_id == person.id or can_edit_apprenticeship(person, apprenticeship)
+
+
+def can_decide_otj(person: Person, activity) -> bool:
+    """The supervisor of the placement in force on the activity's day, or a coordinator of the record.
+    Nobody approves their own hours, nor hours they logged on someone's behalf."""
+    if person.id in (activity.apprenticeship.apprentice_id, activity.logged_by_id):
+        return False
+    if activity.placement is not None and activity.placement.supervisor_id == person.id:
+        return True
+    return can_edit_apprenticeship(person, activity.apprenticeship)

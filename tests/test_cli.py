@@ -7,9 +7,10 @@ from sqlalchemy import func, select, text
 
 from app import create_app
 from app.extensions import db
-from app.models import AuditEvent, Organisation, OutboundEmail, Person, Role, Team
+from app.models import Apprenticeship, ApprenticeshipStatus, AuditEvent, Organisation, OutboundEmail, Person, Role, Team
 from app.models.email import EmailStatus
 from app.services.demo import DEMO_PASSWORD, DEMO_PEOPLE
+from app.services.demo_apprenticeships import DEMO_APPRENTICES
 from tests.conftest import PASSWORD, TEST_SETTINGS, make_person, organisation, sign_in
 
 HACKNEY = "E09000012"
@@ -248,19 +249,21 @@ def test_demo_load_creates_everyone_once_and_each_can_sign_in(app, runner):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == f"Demo people: {len(DEMO_PEOPLE)} created, 0 already there"
-    assert lines[1] == f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"
-    assert len(lines) == 2 + len(DEMO_PEOPLE)
+    assert lines[1] == f"Demo apprenticeships: {len(DEMO_APPRENTICES)} created"
+    assert lines[2] == f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"
+    assert len(lines) == 3 + len(DEMO_PEOPLE)
     assert all(any(line.endswith(person.email) for line in lines) for person in DEMO_PEOPLE)
-    assert count(Person) == len(DEMO_PEOPLE)
+    people = count(Person)
     teams = count(Team)
-    assert teams == 8
     roles = set().union(*(person.roles for person in DEMO_PEOPLE))
     assert roles == set(Role)
+    assert_demo_intake_shows_every_state()
 
     again = runner.invoke(args=["demo", "load"])
     assert again.exit_code == 0, again.output
-    assert again.stdout.splitlines()[0] == f"Demo people: 0 created, {len(DEMO_PEOPLE)} already there"
-    assert (count(Person), count(Team)) == (len(DEMO_PEOPLE), teams)
+    assert again.stdout.splitlines()[:2] == [f"Demo people: 0 created, {len(DEMO_PEOPLE)} already there",
+                                             "Demo apprenticeships: the demo intake is already there"]
+    assert (count(Person), count(Team), count(Apprenticeship)) == (people, teams, len(DEMO_APPRENTICES))
     assert count(Organisation) == 39
 
     for demo in DEMO_PEOPLE:
@@ -270,6 +273,33 @@ def test_demo_load_creates_everyone_once_and_each_can_sign_in(app, runner):
         if demo.scope:
             assert person.coordinator_scope_ids == {organisation(code).id for code in demo.scope}
         sign_in(app.test_client(), demo.email, DEMO_PASSWORD)
+
+
+def assert_demo_intake_shows_every_state():
+    """One intake of apprentices across at least five boroughs, in the states coordinators meet."""
+    from app.services import clock, gateway, off_the_job, otj_totals, progress_reviews
+
+    records = db.session.scalars(select(Apprenticeship)).all()
+    assert len({a.intake_id for a in records}) == 1
+    assert len({a.employer.code for a in records}) >= 5
+    assert len({p.host_organisation_id for a in records for p in a.placements}) >= 5
+    statuses = {a.status for a in records}
+    assert {ApprenticeshipStatus.ACTIVE, ApprenticeshipStatus.BREAK_IN_LEARNING, ApprenticeshipStatus.GATEWAY,
+            ApprenticeshipStatus.WITHDRAWN} <= statuses
+    active = [a for a in records if a.status is ApprenticeshipStatus.ACTIVE]
+    behind = [a for a in active if otj_totals.totals(a).approved_hours < otj_totals.totals(a).expected_hours * 8 / 10]
+    on_track = [a for a in active if otj_totals.totals(a).approved_hours >= otj_totals.totals(a).expected_hours]
+    assert len(behind) >= 2 and len(on_track) >= 10
+    states = {progress_reviews.review_state(r).key for a in active for r in a.reviews}
+    assert {"overdue", "awaiting_signatures", "complete"} <= states
+    assert any(not [p for p in a.placements if p.starts_on <= clock.today() <= p.ends_on] for a in active)
+    at_gateway = next(a for a in records if a.status is ApprenticeshipStatus.GATEWAY)
+    assert gateway.checklist(at_gateway).ready
+    jordan = person_by_email("apprentice@pathways.example")
+    assert progress_reviews.reviews_to_sign(jordan)
+    supervisor = person_by_email("supervisor@pathways.example")
+    assert off_the_job.approval_queue(supervisor).total > 0
+    assert progress_reviews.reviews_to_sign(supervisor)
 
 
 def test_demo_load_quietly_prints_only_the_sign_ins(runner):

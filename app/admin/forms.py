@@ -18,7 +18,29 @@ class OrganisationForm(FlaskForm):
     submit = SubmitField("Add organisation", widget=GovSubmitInput())
 
 
+class CapacityField(StringField):
+    """How many apprentices a team can host at once: a whole number, 0 or more, or empty for no limit."""
+
+    widget = GovTextInput()
+    number: int | None = None
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.number = None
+        text = (self.data or "").strip()
+        if text and (not (text.isascii() and text.isdigit()) or len(text) > 4):
+            raise ValueError("Apprentice capacity must be a whole number, 0 or more, like 2, or empty for no limit")
+        self.number = int(text) if text else None
+
+
 class TeamForm(FlaskForm):
     name = StringField("Team name", widget=GovTextInput(),
                        validators=[DataRequired("Enter the team's name"), Length(max=200)])
+    apprentice_capacity = CapacityField("Apprentice capacity (optional)")
     submit = SubmitField("Add team", widget=GovSubmitInput())
+
+
+class TeamCapacityForm(FlaskForm):
+    """One per team on the organisation page; the view gives each field an id of its own."""
+
+    apprentice_capacity = CapacityField("Apprentice capacity")

@@ -7,11 +7,11 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app import policy
-from app.admin.forms import OrganisationForm, TeamForm
+from app.admin.forms import OrganisationForm, TeamCapacityForm, TeamForm
 from app.extensions import db
 from app.forms import add_service_error
-from app.models import AuditEvent, Organisation, OrganisationKind, OutboundEmail, Person
-from app.services import ServiceError, organisations
+from app.models import AuditEvent, Organisation, OrganisationKind, OutboundEmail, Person, Team
+from app.services import ServiceError, organisations, placements
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -46,6 +46,25 @@ def new_organisation():
     return render_template("admin/organisation_new.html", title="Add an organisation", form=form)
 
 
+def _capacity_form(team: Team, formdata=None) -> TeamCapacityForm:
+    form = TeamCapacityForm(formdata=formdata)
+    form.apprentice_capacity.id = f"team-{team.id}-capacity"
+    if formdata is None:
+        form.apprentice_capacity.data = "" if team.apprentice_capacity is None else str(team.apprentice_capacity)
+    return form
+
+
+def _organisation_page(found: Organisation, team_form: TeamForm, failed: TeamCapacityForm | None = None,
+                       failed_team: Team | None = None):
+    people_count = db.session.scalar(select(func.count(Person.id)).where(Person.organisation_id == found.id))
+    capacity_forms = {team.id: failed if failed_team is not None and team.id == failed_team.id else _capacity_form(team)
+                      for team in found.teams}
+    # ``form`` is the form whose errors the page summarises.
+    return render_template("admin/organisation.html", title=found.name, organisation=found,
+                           form=team_form if failed is None else failed, team_form=team_form,
+                           capacity_forms=capacity_forms, people_count=people_count)
+
+
 @bp.route("/organisations/<int:organisation_id>", methods=["GET", "POST"])
 @policy.requires(policy.can_manage_organisations)
 def organisation(organisation_id: int):
@@ -54,6 +73,8 @@ def organisation(organisation_id: int):
     if form.validate_on_submit():
         try:
             team = organisations.add_team(current_user, found, form.name.data)
+            if form.apprentice_capacity.number is not None:
+                placements.set_team_capacity(current_user, team, form.apprentice_capacity.number)
         except ServiceError as error:
             db.session.rollback()
             add_service_error(form, error)
@@ -61,9 +82,30 @@ def organisation(organisation_id: int):
             db.session.commit()
             flash(f"{team.name} has been added to {found.name}.", "success")
             return redirect(url_for("admin.organisation", organisation_id=found.id))
-    people_count = db.session.scalar(select(func.count(Person.id)).where(Person.organisation_id == found.id))
-    return render_template("admin/organisation.html", title=found.name, organisation=found, form=form,
-                           people_count=people_count)
+    return _organisation_page(found, form)
+
+
+@bp.post("/organisations/<int:organisation_id>/teams/<int:team_id>/capacity")
+@policy.requires(policy.can_manage_organisations)
+def team_capacity(organisation_id: int, team_id: int):
+    found = db.session.get(Organisation, organisation_id) or abort(404)
+    team = db.session.get(Team, team_id)
+    if team is None or team.organisation_id != found.id:
+        abort(404)
+    form = _capacity_form(team, request.form)
+    if form.validate_on_submit():
+        try:
+            placements.set_team_capacity(current_user, team, form.apprentice_capacity.number)
+        except ServiceError as error:
+            db.session.rollback()
+            add_service_error(form, error, "apprentice_capacity")
+        else:
+            db.session.commit()
+            capacity = team.apprentice_capacity
+            flash(f"{team.name} now has no limit on apprentices." if capacity is None else
+                  f"{team.name} can now host {capacity} apprentice{'' if capacity == 1 else 's'} at a time.", "success")
+            return redirect(url_for("admin.organisation", organisation_id=found.id) + "#apprentice-capacity")
+    return _organisation_page(found, TeamForm(formdata=None), form, team)
 
 
 @bp.get("/outbox")

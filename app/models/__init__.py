@@ -1,5 +1,28 @@
 """Typed declarative models, one module per area."""
 
+from app.models.apprenticeships import (
+    ActivityType,
+    Apprenticeship,
+    ApprenticeshipStatus,
+    BreakInLearning,
+    EnglishMaths,
+    EvidenceFile,
+    Intake,
+    Ksb,
+    KsbKind,
+    KsbProgressLevel,
+    OtjActivity,
+    OtjStatus,
+    Placement,
+    ProgressReview,
+    Rag,
+    ReviewKsbProgress,
+    ReviewSignature,
+    SigningParty,
+    Standard,
+    StandardVersion,
+    StatusChange,
+)
 from app.models.audit import AuditEvent
 from app.models.courses import Course, CourseRun, KnowledgeCheck, Lesson, LiveSession, RunKind
 from app.models.email import OutboundEmail
@@ -8,6 +31,27 @@ from app.models.organisations import Organisation, OrganisationKind, Team
 from app.models.people import Person, Role, RoleGrant, SignInAttempt
 
 __all__ = [
+    "ActivityType",
+    "Apprenticeship",
+    "ApprenticeshipStatus",
+    "BreakInLearning",
+    "EnglishMaths",
+    "EvidenceFile",
+    "Intake",
+    "Ksb",
+    "KsbKind",
+    "KsbProgressLevel",
+    "OtjActivity",
+    "OtjStatus",
+    "Placement",
+    "ProgressReview",
+    "Rag",
+    "ReviewKsbProgress",
+    "ReviewSignature",
+    "SigningParty",
+    "Standard",
+    "StandardVersion",
+    "StatusChange",
     "AuditEvent",
     "CheckAttempt",
     "Course",

@@ -52,5 +52,7 @@ class Team(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # How many apprentices the team can host at once; empty means no limit has been set.
+    apprentice_capacity: Mapped[int | None]
 
     organisation: Mapped[Organisation] = relationship(back_populates="teams")

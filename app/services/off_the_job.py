@@ -1,0 +1,389 @@
+"""Off-the-job hours: logging them (by the apprentice, or a coordinator on their behalf), approving and
+rejecting them (the supervisor of the placement in force that day, or a coordinator), and the lists
+that show them.
+
+Every entry is checked as auditors check it: inside the apprenticeship's dates and outside any break in
+learning, an activity that counts, the KSBs of the apprentice's own standard, no more than a working day
+on one date (so lump entries are refused) and no exact duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import case, or_, select, true
+from sqlalchemy.orm import selectinload
+
+from app import policy
+from app.extensions import db
+from app.models import (
+    ActivityType,
+    Apprenticeship,
+    ApprenticeshipStatus,
+    Ksb,
+    OtjActivity,
+    OtjStatus,
+    Person,
+    Placement,
+    StandardVersion,
+)
+from app.models.types import utcnow
+from app.services import ServiceError, apprenticeship_rules, audit, clock, otj_totals
+from app.services import evidence as evidence_files
+
+PAGE_SIZE = 25
+DESCRIPTION_MAX = 2000
+REASON_MAX = 2000
+CLOSED = {
+    ApprenticeshipStatus.WITHDRAWN: "was withdrawn",
+    ApprenticeshipStatus.COMPLETED: "has been completed",
+}
+
+
+# Wording ---------------------------------------------------------------------------------------
+
+
+def describe_minutes(minutes: int) -> str:
+    """E.g. "1 hour 30 minutes", "45 minutes", "8 hours"."""
+    hours, rest = divmod(max(int(minutes), 0), 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    if rest or not hours:
+        parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    return " ".join(parts)
+
+
+def format_hours(hours: Decimal | int | float) -> str:
+    """Hours as a figure without needless decimals: 12, 12.5, 12.25."""
+    value = Decimal(str(hours)).quantize(Decimal("0.01"))
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _day(value: date) -> str:
+    return f"{value:%-d %B %Y}"
+
+
+def max_minutes_per_day() -> int:
+    return int(Decimal(str(current_app.config["OTJ_MAX_HOURS_PER_DAY"])) * 60)
+
+
+def end_of(apprenticeship: Apprenticeship) -> date:
+    """The last day hours can fall on: the actual end when there is one, else the planned end."""
+    return apprenticeship.actual_end_on or apprenticeship.planned_end_on
+
+
+def rule_set_of(apprenticeship: Apprenticeship) -> apprenticeship_rules.RuleSet:
+    rule_set = apprenticeship_rules.RULE_SETS_BY_KEY.get(apprenticeship.rule_set)
+    return rule_set or apprenticeship_rules.rule_set_for(apprenticeship.starts_on)
+
+
+def counting_activity_types(apprenticeship: Apprenticeship) -> list[ActivityType]:
+    rule_set = rule_set_of(apprenticeship)
+    return [t for t in ActivityType if apprenticeship_rules.counts_as_off_the_job(rule_set, t)]
+
+
+def closed_reason(apprenticeship: Apprenticeship) -> str | None:
+    """Why no more hours can be logged at all, or None."""
+    closed = CLOSED.get(apprenticeship.status)
+    if closed is None:
+        return None
+    return f"This apprenticeship {closed}, so no more off-the-job hours can be logged"
+
+
+# Logging ---------------------------------------------------------------------------------------
+
+
+def _check_day(apprenticeship: Apprenticeship, occurred_on: date | None) -> None:
+    if occurred_on is None:
+        raise ServiceError("Enter the date of the activity", "occurred_on")
+    if occurred_on > clock.today():
+        raise ServiceError("The date cannot be in the future: log hours once the learning has happened",
+                           "occurred_on")
+    start, end = apprenticeship.starts_on, end_of(apprenticeship)
+    if not start <= occurred_on <= end:
+        raise ServiceError(f"The date must be between {_day(start)} and {_day(end)}, the dates of the "
+                           "apprenticeship", "occurred_on")
+    if otj_totals.in_break(apprenticeship, occurred_on):
+        found = next(b for b in apprenticeship.breaks
+                     if b.starts_on <= occurred_on and (b.ends_on is None or occurred_on <= b.ends_on))
+        until = f"to {_day(found.ends_on)}" if found.ends_on else "and is not over yet"
+        raise ServiceError(f"{_day(occurred_on)} is inside the break in learning that started on "
+                           f"{_day(found.starts_on)} {until}: no hours can be logged during a break", "occurred_on")
+
+
+def _check_activity_type(apprenticeship: Apprenticeship, activity_type) -> ActivityType:
+    try:
+        activity_type = ActivityType(activity_type)
+    except ValueError:
+        raise ServiceError("Select the type of activity", "activity_type") from None
+    if not apprenticeship_rules.counts_as_off_the_job(rule_set_of(apprenticeship), activity_type):
+        why = apprenticeship_rules.WHY_NOT_COUNTED.get(activity_type, "It is not new learning of the standard")
+        raise ServiceError(f"{activity_type.label} does not count as off-the-job training. {why}.", "activity_type")
+    return activity_type
+
+
+def _check_description(description: str | None) -> str:
+    description = (description or "").strip()
+    if not description:
+        raise ServiceError("Describe what you did and what you learnt", "description")
+    if len(description) > DESCRIPTION_MAX:
+        raise ServiceError(f"The description must be {DESCRIPTION_MAX:,} characters or fewer", "description")
+    return description
+
+
+def _check_ksbs(apprenticeship: Apprenticeship, ksb_ids) -> list[Ksb]:
+    ids = {int(i) for i in (ksb_ids or [])}
+    if not ids:
+        raise ServiceError("Select at least one knowledge, skill or behaviour this activity built", "ksb_ids")
+    # The standard version is only needed to explain a refusal: it loads lazily then.
+    ksbs = db.session.scalars(select(Ksb).where(Ksb.id.in_(ids)).order_by(Ksb.position)).all()
+    if len(ksbs) != len(ids):
+        raise ServiceError("One of the selected KSBs no longer exists: select from the list again", "ksb_ids")
+    own = apprenticeship.standard_version
+    for ksb in ksbs:
+        if ksb.standard_version_id != own.id:
+            other = ksb.standard_version
+            raise ServiceError(
+                f"{ksb.code} of {other.standard.reference} v{other.version} is not a KSB of this apprenticeship's "
+                f"standard ({own.standard.reference} v{own.version}): select KSBs of "
+                f"{own.standard.title} only", "ksb_ids")
+    return list(ksbs)
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _check_day_total(apprenticeship: Apprenticeship, occurred_on: date, minutes: int,
+                     activity_type: ActivityType, description: str) -> None:
+    """No exact duplicate, and no more than a working day on one date across the apprentice's entries."""
+    same_day = db.session.execute(
+        select(OtjActivity.minutes, OtjActivity.activity_type, OtjActivity.description)
+        .join(Apprenticeship, OtjActivity.apprenticeship_id == Apprenticeship.id)
+        .where(Apprenticeship.apprentice_id == apprenticeship.apprentice_id,
+               OtjActivity.occurred_on == occurred_on, OtjActivity.status != OtjStatus.REJECTED)
+    ).all()
+    wanted = _normal(description)
+    for row in same_day:
+        if row.minutes == minutes and row.activity_type == activity_type and _normal(row.description) == wanted:
+            raise ServiceError(f"These hours are already logged: the same activity, duration and description on "
+                               f"{_day(occurred_on)}", "description")
+    already = sum(row.minutes for row in same_day)
+    limit = max_minutes_per_day()
+    if already + minutes > limit:
+        room = limit - already
+        if already:
+            rest = (f"at most {describe_minutes(room)} more can be added" if room > 0
+                    else "nothing more can be added that day")
+            message = (f"No more than {describe_minutes(limit)} can be logged for one day. Already logged on "
+                       f"{_day(occurred_on)}: {describe_minutes(already)}, so {rest}. Log each day's learning on "
+                       "its own day")
+        else:
+            message = (f"No more than {describe_minutes(limit)} can be logged for one day: log each day's "
+                       "learning on its own day")
+        raise ServiceError(message, "minutes")
+
+
+def placement_on(apprenticeship: Apprenticeship, day: date) -> Placement | None:
+    """The placement in force on ``day``, whose supervisor approves that day's hours."""
+    return db.session.scalar(
+        select(Placement)
+        .where(Placement.apprenticeship_id == apprenticeship.id, Placement.starts_on <= day, Placement.ends_on >= day)
+        .order_by(Placement.starts_on.desc())
+        .limit(1)
+    )
+
+
+def log_activity(actor: Person, apprenticeship: Apprenticeship, *, occurred_on: date | None, minutes: int | None,
+                 activity_type, description: str | None, ksb_ids, evidence=None) -> OtjActivity:
+    """Record off-the-job hours for one day, waiting for approval. ``evidence`` is an optional file
+    (with ``filename`` and ``read``). Refuses with a ``ServiceError`` naming the field at fault."""
+    if not policy.can_log_otj_for(actor, apprenticeship):
+        raise ServiceError("You cannot log off-the-job hours for this apprentice")
+    closed = closed_reason(apprenticeship)
+    if closed:
+        raise ServiceError(closed, "occurred_on")
+    _check_day(apprenticeship, occurred_on)
+    if minutes is None or int(minutes) <= 0:
+        raise ServiceError("Enter how long the activity took, more than 0 minutes", "minutes")
+    minutes = int(minutes)
+    activity_type = _check_activity_type(apprenticeship, activity_type)
+    description = _check_description(description)
+    ksbs = _check_ksbs(apprenticeship, ksb_ids)
+    _check_day_total(apprenticeship, occurred_on, minutes, activity_type, description)
+
+    placement = placement_on(apprenticeship, occurred_on)
+    activity = OtjActivity(
+        apprenticeship=apprenticeship, placement=placement, occurred_on=occurred_on, minutes=minutes,
+        activity_type=activity_type, description=description, status=OtjStatus.SUBMITTED,
+        logged_by_id=actor.id, ksbs=ksbs,
+    )
+    db.session.add(activity)
+    db.session.flush()
+    stored = evidence_files.store(activity, evidence) if evidence is not None else None
+    db.session.flush()
+    on_behalf = actor.id != apprenticeship.apprentice_id
+    audit.record(
+        actor, "otj.logged", activity,
+        f"Logged {describe_minutes(minutes)} of {activity_type.label.lower()} on {_day(occurred_on)}"
+        + (f" for {apprenticeship.apprentice.name}" if on_behalf else ""),
+        apprenticeship_id=apprenticeship.id, minutes=minutes, occurred_on=occurred_on.isoformat(),
+        ksbs=[k.code for k in ksbs], on_behalf=on_behalf, evidence=stored.filename if stored else None,
+    )
+    return activity
+
+
+# Deciding ---------------------------------------------------------------------------------------
+
+
+def _check_decidable(actor: Person, activity: OtjActivity, verb: str) -> None:
+    who = activity.apprenticeship.apprentice.name
+    when = _day(activity.occurred_on)
+    if activity.apprenticeship.apprentice_id == actor.id or activity.logged_by_id == actor.id:
+        raise ServiceError(f"You cannot {verb} hours you logged yourself ({who}, {when}): someone else must")
+    if not policy.can_decide_otj(actor, activity):
+        if policy.can_view_apprenticeship(actor, activity.apprenticeship):
+            raise ServiceError(f"You cannot {verb} the hours {who} logged on {when}: only the supervisor of the "
+                               "placement that day or a coordinator can")
+        raise ServiceError(f"You cannot {verb} one of the selected entries")
+    if activity.status is not OtjStatus.SUBMITTED:
+        raise ServiceError(f"The hours {who} logged on {when} have already been {activity.status.label.lower()}")
+
+
+def approve(actor: Person, activities: list[OtjActivity]) -> int:
+    """Approve every one of ``activities`` or none: a single entry the actor may not decide, or one that is
+    no longer waiting, refuses the whole batch."""
+    if not activities:
+        raise ServiceError("Select the hours to approve", "activity_ids")
+    for activity in activities:
+        _check_decidable(actor, activity, "approve")
+    now = utcnow()
+    for activity in activities:
+        activity.status = OtjStatus.APPROVED
+        activity.decided_by_id = actor.id
+        activity.decided_at = now
+        activity.rejection_reason = None
+        audit.record(actor, "otj.approved", activity,
+                     f"Approved {describe_minutes(activity.minutes)} on {_day(activity.occurred_on)} for "
+                     f"{activity.apprenticeship.apprentice.name}",
+                     apprenticeship_id=activity.apprenticeship_id, minutes=activity.minutes)
+    db.session.flush()
+    return len(activities)
+
+
+def reject(actor: Person, activity: OtjActivity, reason: str | None) -> OtjActivity:
+    reason = (reason or "").strip()
+    _check_decidable(actor, activity, "reject")
+    if not reason:
+        raise ServiceError("Enter the reason for rejecting these hours, so the apprentice can put them right",
+                           "reason")
+    if len(reason) > REASON_MAX:
+        raise ServiceError(f"The reason must be {REASON_MAX:,} characters or fewer", "reason")
+    activity.status = OtjStatus.REJECTED
+    activity.decided_by_id = actor.id
+    activity.decided_at = utcnow()
+    activity.rejection_reason = reason
+    audit.record(actor, "otj.rejected", activity,
+                 f"Rejected {describe_minutes(activity.minutes)} on {_day(activity.occurred_on)} for "
+                 f"{activity.apprenticeship.apprentice.name}",
+                 apprenticeship_id=activity.apprenticeship_id, reason=reason)
+    db.session.flush()
+    return activity
+
+
+# Lists ------------------------------------------------------------------------------------------
+
+
+def _with_details(query):
+    return query.options(
+        selectinload(OtjActivity.apprenticeship).selectinload(Apprenticeship.apprentice),
+        selectinload(OtjActivity.ksbs),
+        selectinload(OtjActivity.evidence),
+        selectinload(OtjActivity.placement),
+        selectinload(OtjActivity.logged_by),
+    )
+
+
+def queue_query(person: Person, *, apprenticeship_id: int | None = None):
+    """Submitted entries ``person`` may decide, oldest first: as the supervisor of the placement that day, or
+    as a coordinator of the record. Never their own hours, nor hours they logged."""
+    supervised = OtjActivity.placement_id.in_(select(Placement.id).where(Placement.supervisor_id == person.id))
+    # The records a coordinator keeps (everyone's for admins and programme-wide coordinators, none for others).
+    coordinated = policy.apprenticeship_scope_filter(person)
+    allowed = true() if coordinated is None else or_(supervised, coordinated)
+    query = (
+        select(OtjActivity)
+        .join(Apprenticeship, OtjActivity.apprenticeship_id == Apprenticeship.id)
+        .where(OtjActivity.status == OtjStatus.SUBMITTED, allowed,
+               Apprenticeship.apprentice_id != person.id, OtjActivity.logged_by_id != person.id)
+        .order_by(OtjActivity.occurred_on, OtjActivity.id)
+    )
+    if apprenticeship_id is not None:
+        query = query.where(OtjActivity.apprenticeship_id == apprenticeship_id)
+    return _with_details(query)
+
+
+def approval_queue(person: Person, *, page: int = 1, apprenticeship_id: int | None = None,
+                   per_page: int = PAGE_SIZE):
+    """A page of :func:`queue_query`, in a constant number of queries however long the queue."""
+    return db.paginate(queue_query(person, apprenticeship_id=apprenticeship_id), page=page, per_page=per_page,
+                       error_out=False)
+
+
+def activities_for(apprenticeship: Apprenticeship, *, status: OtjStatus | None = None, page: int = 1,
+                   per_page: int = PAGE_SIZE):
+    """A page of the apprenticeship's entries, newest first."""
+    query = (
+        select(OtjActivity)
+        .where(OtjActivity.apprenticeship_id == apprenticeship.id)
+        .order_by(OtjActivity.occurred_on.desc(), OtjActivity.id.desc())
+        .options(selectinload(OtjActivity.ksbs), selectinload(OtjActivity.evidence))
+    )
+    if status is not None:
+        query = query.where(OtjActivity.status == status)
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def activity_of(apprenticeship: Apprenticeship, activity_id: int) -> OtjActivity | None:
+    """The entry, only if it belongs to ``apprenticeship``."""
+    return db.session.scalar(
+        select(OtjActivity)
+        .where(OtjActivity.id == activity_id, OtjActivity.apprenticeship_id == apprenticeship.id)
+        .options(selectinload(OtjActivity.ksbs), selectinload(OtjActivity.evidence),
+                 selectinload(OtjActivity.placement).selectinload(Placement.supervisor),
+                 selectinload(OtjActivity.logged_by), selectinload(OtjActivity.decided_by))
+    )
+
+
+def activities_by_ids(ids) -> list[OtjActivity]:
+    """Entries by id, with what deciding them needs; missing ids are simply absent."""
+    ids = list({int(i) for i in ids})
+    if not ids:
+        return []
+    query = _with_details(select(OtjActivity).where(OtjActivity.id.in_(ids))).order_by(OtjActivity.occurred_on)
+    query = query.options(selectinload(OtjActivity.apprenticeship).selectinload(Apprenticeship.placements))
+    return list(db.session.scalars(query).all())
+
+
+def supervised_placements(person: Person, *, page: int = 1, per_page: int = PAGE_SIZE):
+    """A page of the placements ``person`` supervises or supervised: current ones first, then the most
+    recently ended."""
+    today = clock.today()
+    current_first = case((Placement.ends_on >= today, 0), else_=1)
+    query = (
+        select(Placement)
+        .where(Placement.supervisor_id == person.id)
+        .order_by(current_first, Placement.ends_on.desc(), Placement.id.desc())
+        .options(
+            selectinload(Placement.apprenticeship).selectinload(Apprenticeship.apprentice),
+            selectinload(Placement.apprenticeship).selectinload(Apprenticeship.standard_version)
+            .selectinload(StandardVersion.standard),
+            selectinload(Placement.host_organisation),
+            selectinload(Placement.team),
+        )
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
