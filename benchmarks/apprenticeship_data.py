@@ -184,6 +184,11 @@ def generate(apprentices: int = 10_000, placements_each: int = 4, otj_each: int 
     _insert(OtjActivity, activity_rows)
     _insert(otj_activity_ksb, link_rows)
     db.session.commit()
+    # Fresh planner statistics, as autovacuum (PostgreSQL) or a routine ANALYZE would give a live database
+    # after a bulk load; without them PostgreSQL plans for empty tables.
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
     total = db.session.scalar(select(func.count()).select_from(OtjActivity))
     progress(f"  {total} off-the-job entries")
     return {"apprenticeship_ids": [r["id"] for r in apprenticeship_rows], "supervisor_ids": supervisor_ids,

@@ -369,6 +369,15 @@ def reviews_to_sign(person: Person, *, limit: int | None = None) -> list[ReviewT
     query = (
         select(ProgressReview).join(ProgressReview.apprenticeship)
         .where(ProgressReview.held_on.is_not(None), ProgressReview.completed_at.is_(None), or_(*conditions))
+    )
+    if not policy.is_coordinator(person):
+        # Start from this person's own apprenticeships and placements (both indexed) rather than from
+        # every unsigned review in the programme.
+        own = select(Apprenticeship.id).where(Apprenticeship.apprentice_id == person.id).union(
+            select(Placement.apprenticeship_id).where(Placement.supervisor_id == person.id))
+        query = query.where(ProgressReview.apprenticeship_id.in_(own))
+    query = (
+        query
         .order_by(ProgressReview.held_on, ProgressReview.id)
         .options(
             contains_eager(ProgressReview.apprenticeship).options(
