@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app import policy
+from app import charts, policy
 from app.apprenticeships import apprenticeship_or_404, bp, record_tabs
 from app.apprenticeships.record_forms import TRANSITION_TEXT, ApprenticeshipEditForm, ApprenticeshipForm, StatusForm
 from app.extensions import db
@@ -94,6 +94,7 @@ def show(apprenticeship_id: int):
         tabs=record_tabs(a, "overview"), heading="Overview", today=today,
         rule_set=RULE_SETS_BY_KEY[a.rule_set], minimum_end=apprenticeships.minimum_end(a),
         totals=otj_totals.totals(a, today), placement=apprenticeships.current_placement(a, today),
+        chart=charts.otj_cumulative_chart(otj_totals.cumulative_by_month(a, today), planned_hours=a.planned_otj_hours),
         next_review=next((r for r in a.reviews if r.held_on is None), None),
         may_edit=policy.can_edit_apprenticeship(current_user, a))
 

@@ -226,14 +226,21 @@ def _build(demo, n, apprentice, intake, version, by_code, teams, supervisors, co
     placement_start = start
     for k, code in enumerate(demo.rotation):
         end = apprenticeship_rules.add_months(start, 6 * (k + 1)) - timedelta(days=1)
+        if k == len(demo.rotation) - 1 and demo.state != "gap":
+            end = planned_end  # the last placement runs to the end
         end = min(end, planned_end)
         if demo.state == "withdrawn":
             end = start + timedelta(days=150)
         targets = [ksb.id for ksb in ksbs[k::len(demo.rotation)]]
-        placements.add_placement(coordinator, record, team=teams[code], supervisor=supervisors[code],
-                                 starts_on=placement_start, ends_on=end,
-                                 objectives=f"Work with the {teams[code].name} team on live services; "
-                                            f"build evidence for {len(targets)} KSBs.", ksb_ids=targets)
+        placement = placements.add_placement(
+            coordinator, record, team=teams[code], supervisor=supervisors[code], starts_on=placement_start,
+            ends_on=end, objectives=f"Work with the {teams[code].name} team on live services; "
+                                    f"build evidence for {len(targets)} KSBs.", ksb_ids=targets)
+        if end < today:
+            placements.record_feedback(
+                supervisors[code], placement,
+                f"{demo.name.split()[0]} took on real work in the team, asked good questions and shared what "
+                "they learned; next, more independent work on a live service.")
         if demo.state == "gap" and k == len(demo.rotation) - 1:
             break
         placement_start = end + timedelta(days=1)
