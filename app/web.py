@@ -108,6 +108,7 @@ def init_templates(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     WTFormsHelpers(app)
+    app.add_template_global(_error_summary, "wtforms_errors")
 
     @app.context_processor
     def navigation():
@@ -130,3 +131,16 @@ def init_templates(app: Flask) -> None:
     @app.template_filter("date")
     def format_date(value):
         return "" if value is None else value.strftime("%-d %B %Y")
+
+
+def _error_summary(form, params=None):
+    """The error summary's links, as govuk-frontend-wtf builds them, except that a date's link goes to its
+    first box: the date group itself cannot take focus, so the link would leave the keyboard where it was."""
+    from govuk_frontend_wtf.main import wtforms_errors
+    from wtforms import DateField
+
+    summary = wtforms_errors(form, params or {})
+    dates = {f"#{field.id}": f"#{field.name}-day" for field in form if isinstance(field, DateField)}
+    for error in summary.get("errorList", []):
+        error["href"] = dates.get(error.get("href"), error.get("href"))
+    return summary
