@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # The PostgreSQL server the test suite creates its own throwaway database on.
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# Test processes (pytest-xdist); each has its own database.
+TEST_WORKERS ?= 2
 
 .PHONY: run install assets db demo test lint test-sqlite test-postgresql clean
 
@@ -62,10 +64,10 @@ lint: $(VENV)/.stamp-dev
 test: $(VENV)/.stamp-dev assets lint test-sqlite test-postgresql
 
 test-sqlite: $(VENV)/.stamp-dev assets
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-postgresql: $(VENV)/.stamp-dev assets
-	PATHWAYS_TEST_DATABASE=postgresql TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q -p no:cacheprovider
+	PATHWAYS_TEST_DATABASE=postgresql TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) node_modules static/dist .pytest_cache .ruff_cache
