@@ -67,6 +67,14 @@ class Config:
     SIGN_IN_MAX_FAILURES_PER_ACCOUNT = _int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", 5)
     SIGN_IN_MAX_FAILURES_PER_ADDRESS = _int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20)
 
+    # Public certificate checks (by code or by file): look-ups allowed per client address inside the window,
+    # so verification codes cannot be harvested by trying them.
+    VERIFY_RATE_LIMIT = _int("VERIFY_RATE_LIMIT", 30)
+    VERIFY_RATE_WINDOW_MINUTES = _int("VERIFY_RATE_WINDOW_MINUTES", 10)
+    # Worker processes that render PDFs when a coordinator issues a cohort's certificates from the web pages
+    # (1 renders in the web worker itself; the CLI takes --processes).
+    CERTIFICATE_BATCH_PROCESSES = _int("CERTIFICATE_BATCH_PROCESSES", 1)
+
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 12)
     # argon2id cost; the defaults follow RFC 9106's second recommended option (64 MiB, 3 passes).
     ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)

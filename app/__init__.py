@@ -78,6 +78,8 @@ def register_blueprints(app: Flask) -> None:
     from app.admin.routes import bp as admin_bp
     from app.apprenticeships import bp as apprenticeships_bp
     from app.auth.routes import bp as auth_bp
+    from app.certificate_batches import bp as certificate_batches_bp
+    from app.certificates import bp as certificates_bp
     from app.content.routes import bp as course_images_bp
     from app.intakes import bp as intakes_bp
     from app.learning.routes import bp as learning_bp
@@ -85,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from app.people.routes import bp as people_bp
     from app.runs.routes import bp as runs_bp
     from app.standards import bp as standards_bp
+    from app.verify.routes import bp as verify_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -96,6 +99,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(apprenticeships_bp)
     app.register_blueprint(standards_bp)
     app.register_blueprint(intakes_bp)
+    app.register_blueprint(certificate_batches_bp)
+    app.register_blueprint(certificates_bp)
+    app.register_blueprint(verify_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -1,5 +1,5 @@
 """Command-line tools: `flask users`, `flask organisations`, `flask courses`, `flask standards`, `flask demo`,
-`flask outbox`.
+`flask outbox`, `flask certificates`.
 
 Every error is one clear line on stderr and a non-zero exit; nothing is changed on error.
 """
@@ -244,6 +244,73 @@ def deliver(limit):
     click.echo(f"Outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed for good")
 
 
+certificates_cli = click.Group("certificates", help="Certificates for whole cohorts.")
+
+
+def _issue_with_progress(label: str, pending: int, issue):
+    """Run ``issue(on_progress)``, printing a progress line every 25 certificates, then the summary."""
+    step = 25
+
+    def on_progress(result) -> None:
+        done = result.issued + len(result.failed)
+        if done % step == 0 or done == pending:
+            click.echo(f"  {label}: {result.issued} of {pending} issued" +
+                       (f", {len(result.failed)} failed" if result.failed else ""))
+
+    result = issue(on_progress)
+    click.echo(f"{label}: {result.summary()}")
+    for key, error in result.failed:
+        click.echo(f"Could not issue the certificate for {key}: {error}", err=True)
+    return result
+
+
+@certificates_cli.command("issue")
+@click.option("--run", "run_id", type=int, help="Issue the certificates of this course run (its id).")
+@click.option("--intake", "intake_id", type=int, help="Issue the certificates of this intake (its id).")
+@click.option("--processes", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Worker processes that render the PDFs.")
+def issue_certificates(run_id, intake_id, processes):
+    """Issue every certificate still waiting in a course run or an intake (safe to repeat)."""
+    from app.models import CourseRun, Intake
+    from app.services import certificate_batches
+
+    if (run_id is None) == (intake_id is None):
+        _fail("give either --run ID or --intake ID")
+    if run_id is not None:
+        run = db.session.get(CourseRun, run_id)
+        if run is None:
+            _fail(f"there is no course run with the id {run_id}")
+        label = f"{run.course.title}: {run.name}"
+        pending = certificate_batches.progress_for_run(run).pending
+        result = _issue_with_progress(label, pending, lambda on_progress: certificate_batches.issue_for_run(
+            run, actor=None, processes=processes, on_progress=on_progress))
+    else:
+        intake = db.session.get(Intake, intake_id)
+        if intake is None:
+            _fail(f"there is no intake with the id {intake_id}")
+        label = f"Intake {intake.name}"
+        pending = certificate_batches.progress_for_intake(intake).pending
+        result = _issue_with_progress(label, pending, lambda on_progress: certificate_batches.issue_for_intake(
+            intake, actor=None, processes=processes, on_progress=on_progress))
+    if result.failed:
+        raise click.exceptions.Exit(1)
+
+
+@certificates_cli.command("catch-up")
+@click.option("--processes", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Worker processes that render the PDFs.")
+def catch_up_certificates(processes):
+    """Issue every certificate still waiting, in every course run and intake (safe to repeat)."""
+    from app.services import certificate_batches
+
+    total = certificate_batches.catch_up(processes=processes, echo=click.echo)
+    click.echo(f"All cohorts: {total.summary()}")
+    for key, error in total.failed:
+        click.echo(f"Could not issue the certificate for {key}: {error}", err=True)
+    if total.failed:
+        raise click.exceptions.Exit(1)
+
+
 def init_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(organisations_cli)
@@ -251,3 +318,4 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(standards_cli)
     app.cli.add_command(demo)
     app.cli.add_command(mail)
+    app.cli.add_command(certificates_cli)

@@ -11,7 +11,7 @@ from app.models import Apprenticeship, ApprenticeshipStatus, AuditEvent, Organis
 from app.models.email import EmailStatus
 from app.services.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from app.services.demo_apprenticeships import DEMO_APPRENTICES
-from tests.conftest import PASSWORD, TEST_SETTINGS, make_person, organisation, sign_in
+from tests.conftest import PASSWORD, TEST_SETTINGS, make_person, organisation, post_form, sign_in
 
 HACKNEY = "E09000012"
 
@@ -258,6 +258,7 @@ def test_demo_load_creates_everyone_once_and_each_can_sign_in(app, runner):
     roles = set().union(*(person.roles for person in DEMO_PEOPLE))
     assert roles == set(Role)
     assert_demo_intake_shows_every_state()
+    assert_completing_the_demo_gateway_apprenticeship_issues_a_valid_certificate(app)
 
     again = runner.invoke(args=["demo", "load"])
     assert again.exit_code == 0, again.output
@@ -300,6 +301,38 @@ def assert_demo_intake_shows_every_state():
     supervisor = person_by_email("supervisor@pathways.example")
     assert off_the_job.approval_queue(supervisor).total > 0
     assert progress_reviews.reviews_to_sign(supervisor)
+
+
+def assert_completing_the_demo_gateway_apprenticeship_issues_a_valid_certificate(app):
+    """The demo coordinator records the end-point assessment and the grade; the certificate is there at once,
+    and its QR code leads to a page that says it is valid."""
+    from urllib.parse import urlsplit
+
+    from app.services import certificates, clock
+    from tests.certificate_factories import qr_codes
+
+    kai = person_by_email("kai.thompson@pathways.example")
+    record = db.session.scalar(select(Apprenticeship).where(Apprenticeship.apprentice_id == kai.id))
+    coordinator = app.test_client()
+    sign_in(coordinator, "coordinator@pathways.example", DEMO_PASSWORD)
+    today = clock.today()
+    for to_status, extra in (("end_point_assessment", {}), ("completed", {"grade": "distinction"})):
+        response = post_form(coordinator, f"/apprenticeships/{record.id}/status",
+                             {"to_status": to_status, "effective_on": [str(today.day), str(today.month),
+                                                                       str(today.year)],
+                              "reason": "Agreed by the employer and the provider", **extra})
+        assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+
+    db.session.expire_all()
+    certificate = certificates.current_for_apprenticeship(record)
+    assert certificate is not None and certificate.holder_name == "Kai Thompson"
+    (address,) = qr_codes(certificates.stored_file(certificate).pdf)
+    page = app.test_client().get(urlsplit(address).path)
+    assert page.status_code == 200
+    assert "This is a valid Pathways certificate" in page.get_data(as_text=True)
+    home = app.test_client()
+    sign_in(home, "kai.thompson@pathways.example", DEMO_PASSWORD)
+    assert certificate.number in home.get("/").get_data(as_text=True)
 
 
 def test_demo_load_quietly_prints_only_the_sign_ins(runner):

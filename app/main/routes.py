@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.models.types import utcnow
 from app.policy import public
+from app.services import certificates
 from app.services.catalogue import learner_home
 from app.services.home import home_sections
 
@@ -20,7 +21,8 @@ def home():
     if not current_user.is_authenticated:
         return render_template("main/start.html", title="Digital skills for London's public services")
     return render_template("main/home.html", title="Home", sections=home_sections(current_user),
-                           learner=learner_home(current_user, utcnow().date()))
+                           learner=learner_home(current_user, utcnow().date()),
+                           certificates=certificates.certificates_of(current_user))
 
 
 @bp.get("/healthz")

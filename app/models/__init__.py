@@ -24,6 +24,13 @@ from app.models.apprenticeships import (
     StatusChange,
 )
 from app.models.audit import AuditEvent
+from app.models.certificates import (
+    Certificate,
+    CertificateFile,
+    CertificateKind,
+    CertificateStatus,
+    VerificationAttempt,
+)
 from app.models.courses import Course, CourseRun, KnowledgeCheck, Lesson, LiveSession, RunKind
 from app.models.email import OutboundEmail
 from app.models.learning import CheckAttempt, Enrolment, EnrolmentStatus, LessonProgress
@@ -31,6 +38,11 @@ from app.models.organisations import Organisation, OrganisationKind, Team
 from app.models.people import Person, Role, RoleGrant, SignInAttempt
 
 __all__ = [
+    "Certificate",
+    "CertificateFile",
+    "CertificateKind",
+    "CertificateStatus",
+    "VerificationAttempt",
     "ActivityType",
     "Apprenticeship",
     "ApprenticeshipStatus",

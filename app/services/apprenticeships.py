@@ -34,7 +34,7 @@ from app.models import (
     StatusChange,
 )
 from app.models.types import utcnow
-from app.services import ServiceError, apprenticeship_rules, audit, clock
+from app.services import ServiceError, apprenticeship_rules, audit, certificates, clock
 from app.services.apprenticeship_rules import RuleError
 from app.services.progress_reviews import schedule_reviews
 
@@ -428,6 +428,8 @@ def change_status(actor: Person | None, a: Apprenticeship, to_status: Apprentice
                  f"{a.apprentice.name}'s apprenticeship: {from_status.label} to {to_status.label} "
                  f"from {effective_on:%-d %B %Y}", from_status=from_status.value, to_status=to_status.value,
                  effective_on=effective_on.isoformat(), reason=recorded_reason, **details)
+    if to_status is S.COMPLETED:
+        certificates.issue_for_apprenticeship(a, actor=actor)
     return change
 
 

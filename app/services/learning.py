@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from app.extensions import db
 from app.models import CheckAttempt, Course, Enrolment, EnrolmentStatus, KnowledgeCheck, Lesson, LessonProgress
 from app.models.types import utcnow
-from app.services import ServiceError, audit
+from app.services import ServiceError, audit, certificates
 
 LEARNING_STATUSES = (EnrolmentStatus.ENROLLED, EnrolmentStatus.COMPLETED)
 
@@ -193,4 +193,6 @@ def evaluate_completion(enrolment: Enrolment, now: datetime | None = None) -> bo
     db.session.flush()
     audit.record(enrolment.person, "enrolment.completed", enrolment,
                  f"{enrolment.person.name} completed {course.title}, {course.cpd_hours} CPD hours")
+    if course.gives_certificate:
+        certificates.issue_for_enrolment(enrolment)
     return True
