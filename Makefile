@@ -11,14 +11,24 @@ TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Test processes (pytest-xdist); each has its own database.
 TEST_WORKERS ?= 2
 
-.PHONY: run install assets db demo test lint test-sqlite test-postgresql clean
+.PHONY: run scheduler install assets db demo test lint test-sqlite test-postgresql clean
 
+# The scheduler runs beside the web server (its log in instance/scheduler.log) and stops with it.
 run: install assets db demo
 	@echo ""
 	@echo "Pathways is running at http://$(HOST):$(PORT)  (Ctrl+C to stop)"
 	@$(FLASK) demo load --quiet | sed 's/^/  /'
+	@echo "The scheduler runs beside it (log: instance/scheduler.log); reminders appear on the Outbox page."
 	@echo ""
-	@$(FLASK) run --host $(HOST) --port $(PORT)
+	@mkdir -p instance; \
+	$(FLASK) scheduler run >> instance/scheduler.log 2>&1 & scheduler=$$!; \
+	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# The scheduled jobs on their own, in the foreground (one scheduler is active at a time; see README).
+scheduler: install db
+	@$(FLASK) scheduler run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

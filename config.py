@@ -75,6 +75,11 @@ class Config:
     # (1 renders in the web worker itself; the CLI takes --processes).
     CERTIFICATE_BATCH_PROCESSES = _int("CERTIFICATE_BATCH_PROCESSES", 1)
 
+    # The scheduler process (`flask scheduler run`): how often a standby tries for the lock, and which jobs it
+    # schedules (comma-separated names; empty for all).
+    SCHEDULER_POLL_SECONDS = float(os.environ.get("SCHEDULER_POLL_SECONDS") or 5)
+    SCHEDULER_JOBS = os.environ.get("SCHEDULER_JOBS", "")
+
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 12)
     # argon2id cost; the defaults follow RFC 9106's second recommended option (64 MiB, 3 passes).
     ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)

@@ -80,12 +80,15 @@ def register_blueprints(app: Flask) -> None:
     from app.auth.routes import bp as auth_bp
     from app.certificate_batches import bp as certificate_batches_bp
     from app.certificates import bp as certificates_bp
+    from app.cohort_review import bp as cohort_review_bp
     from app.content.routes import bp as course_images_bp
     from app.intakes import bp as intakes_bp
     from app.learning.routes import bp as learning_bp
     from app.main.routes import bp as main_bp
     from app.people.routes import bp as people_bp
+    from app.reminders import bp as reminders_bp
     from app.runs.routes import bp as runs_bp
+    from app.scheduling import bp as scheduling_bp
     from app.standards import bp as standards_bp
     from app.verify.routes import bp as verify_bp
 
@@ -102,6 +105,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(certificate_batches_bp)
     app.register_blueprint(certificates_bp)
     app.register_blueprint(verify_bp)
+    app.register_blueprint(scheduling_bp)
+    app.register_blueprint(cohort_review_bp)
+    app.register_blueprint(reminders_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

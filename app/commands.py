@@ -1,5 +1,5 @@
 """Command-line tools: `flask users`, `flask organisations`, `flask courses`, `flask standards`, `flask demo`,
-`flask outbox`, `flask certificates`.
+`flask outbox`, `flask certificates`, `flask scheduler`.
 
 Every error is one clear line on stderr and a non-zero exit; nothing is changed on error.
 """
@@ -311,6 +311,75 @@ def catch_up_certificates(processes):
         raise click.exceptions.Exit(1)
 
 
+scheduler_cli = click.Group("scheduler", help="The scheduled jobs: run the scheduler, run one job now, list them.")
+
+
+def _when(value) -> str:
+    from app.services.clock import LONDON
+
+    if value is None:
+        return "-"
+    return value.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
+
+
+@scheduler_cli.command("run")
+def run_scheduler():
+    """Run the scheduled jobs until stopped (SIGTERM or Ctrl+C). Only one scheduler is active at a time: a
+    second one stands by and takes over when the first stops."""
+    from app.services import scheduling
+
+    try:
+        scheduler = scheduling.Scheduler(current_app._get_current_object())
+    except ServiceError as error:
+        _fail(f"SCHEDULER_JOBS: {error.message}")
+    except ValueError:
+        _fail("SCHEDULER_POLL_SECONDS must be a number of seconds, such as 5")
+    scheduler.install_signal_handlers()
+    scheduler.serve()
+
+
+@scheduler_cli.command("run-once")
+@click.argument("job")
+def run_job_once(job):
+    """Run one job now (recorded with the trigger run-once) and print its counts."""
+    import logging
+
+    from app.services import scheduling
+
+    # The outcome is printed as one line below (and recorded): no log lines around it.
+    logger = logging.getLogger(scheduling.log.name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        run = scheduling.run_job(job, scheduling.RUN_ONCE)
+    except scheduling.UnknownJob as error:
+        _fail(error.message)
+    finally:
+        logger.setLevel(level)
+    duration = scheduling.describe_duration(run)
+    if run.outcome.value != "succeeded":
+        _fail(f"{job} failed after {duration} (run {run.id}): {run.error.splitlines()[0]}")
+    click.echo(f"{job} succeeded in {duration}: {scheduling.describe_counts(run.counts)}")
+
+
+@scheduler_cli.command("list")
+def list_jobs():
+    """Print every job with its schedule, its last run and its next run."""
+    from app.services import scheduling
+
+    rows = [("JOB", "SCHEDULE", "LAST RUN", "NEXT RUN")]
+    for state in scheduling.job_states():
+        last = state.last
+        last_text = "never run" if last is None else f"{last.outcome.value} {_when(last.started_at)}"
+        rows.append((state.job.name, state.job.schedule.description, last_text, _when(state.next_run)))
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        click.echo("".join(value.ljust(width + 2) for value, width in zip(row, widths, strict=False)) + row[3])
+    holder = scheduling.active_scheduler()
+    click.echo(f"Scheduler: running ({holder})" if holder else "Scheduler: not running (start it with "
+               "'flask scheduler run')")
+
+
 def init_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(organisations_cli)
@@ -319,3 +388,4 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(mail)
     app.cli.add_command(certificates_cli)
+    app.cli.add_command(scheduler_cli)

@@ -139,6 +139,8 @@ def navigation_for(person: Person) -> list[dict]:
     if can_manage_apprenticeships(person):
         items.append({"href": url_for("apprenticeships.index"), "text": "Apprenticeships"})
         items.append({"href": url_for("intakes.index"), "text": "Intakes"})
+    if can_review_cohorts(person):
+        items.append({"href": url_for("cohort_review.apprentices"), "text": "Cohort review"})
     if can_manage_people(person):
         items.append({"href": url_for("people.index"), "text": "People"})
     if can_manage_organisations(person):
@@ -147,6 +149,8 @@ def navigation_for(person: Person) -> list[dict]:
         items.append({"href": url_for("admin.outbox"), "text": "Outbox"})
     if can_view_audit_trail(person):
         items.append({"href": url_for("admin.audit_trail"), "text": "Audit trail"})
+    if can_manage_scheduled_jobs(person):
+        items.append({"href": url_for("scheduling.index"), "text": "Scheduled jobs"})
     return items
 
 
@@ -238,3 +242,15 @@ def can_decide_otj(person: Person, activity) -> bool:
     if activity.placement is not None and activity.placement.supervisor_id == person.id:
         return True
     return can_edit_apprenticeship(person, activity.apprenticeship)
+
+
+def can_review_cohorts(person: Person) -> bool:
+    """Cohort review pages (intakes, course runs, all apprentices in scope): coordinators and admins. What each
+    sees is limited to their organisations by ``apprenticeship_scope_filter`` / ``managed_organisation_ids``."""
+    return is_admin(person) or is_coordinator(person)
+
+
+def can_manage_scheduled_jobs(person: Person) -> bool:
+    """The scheduled jobs page, running a job now and the reminder preview: admins only."""
+    return is_admin(person)
+

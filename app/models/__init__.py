@@ -31,13 +31,22 @@ from app.models.certificates import (
     CertificateStatus,
     VerificationAttempt,
 )
+from app.models.cohorts import RiskFlag, RiskRating, RiskStanding
 from app.models.courses import Course, CourseRun, KnowledgeCheck, Lesson, LiveSession, RunKind
 from app.models.email import OutboundEmail
 from app.models.learning import CheckAttempt, Enrolment, EnrolmentStatus, LessonProgress
 from app.models.organisations import Organisation, OrganisationKind, Team
 from app.models.people import Person, Role, RoleGrant, SignInAttempt
+from app.models.reminders import Reminder
+from app.models.scheduling import JobOutcome, JobRun
 
 __all__ = [
+    "JobOutcome",
+    "JobRun",
+    "Reminder",
+    "RiskFlag",
+    "RiskRating",
+    "RiskStanding",
     "Certificate",
     "CertificateFile",
     "CertificateKind",

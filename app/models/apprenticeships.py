@@ -7,18 +7,13 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Column, Enum, ForeignKey, Index, Numeric, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Numeric, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.organisations import Organisation, Team
 from app.models.people import Person
-from app.models.types import UTCDateTime, utcnow
-
-
-def _enum(e, length=30):
-    return Enum(e, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
-
+from app.models.types import UTCDateTime, enum_column, utcnow
 
 # Standards ----------------------------------------------------------------------------------
 
@@ -77,7 +72,7 @@ class Ksb(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     standard_version_id: Mapped[int] = mapped_column(ForeignKey("standard_version.id"))
     code: Mapped[str] = mapped_column(String(10))
-    kind: Mapped[KsbKind] = mapped_column(_enum(KsbKind, 20))
+    kind: Mapped[KsbKind] = mapped_column(enum_column(KsbKind, 20))
     position: Mapped[int]
     title: Mapped[str] = mapped_column(String(300))
 
@@ -155,9 +150,9 @@ class Apprenticeship(db.Model):
     planned_otj_hours_by_rule: Mapped[int]
     planned_otj_hours: Mapped[int]
     otj_override_reason: Mapped[str | None] = mapped_column(Text)
-    english_maths: Mapped[EnglishMaths] = mapped_column(_enum(EnglishMaths, 20))
+    english_maths: Mapped[EnglishMaths] = mapped_column(enum_column(EnglishMaths, 20))
     english_maths_note: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[ApprenticeshipStatus] = mapped_column(_enum(ApprenticeshipStatus))
+    status: Mapped[ApprenticeshipStatus] = mapped_column(enum_column(ApprenticeshipStatus, 30))
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Gateway is the employer's decision: who agreed and when.
     employer_gateway_agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -190,8 +185,8 @@ class StatusChange(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     apprenticeship_id: Mapped[int] = mapped_column(ForeignKey("apprenticeship.id"), index=True)
-    from_status: Mapped[ApprenticeshipStatus | None] = mapped_column(_enum(ApprenticeshipStatus))
-    to_status: Mapped[ApprenticeshipStatus] = mapped_column(_enum(ApprenticeshipStatus))
+    from_status: Mapped[ApprenticeshipStatus | None] = mapped_column(enum_column(ApprenticeshipStatus, 30))
+    to_status: Mapped[ApprenticeshipStatus] = mapped_column(enum_column(ApprenticeshipStatus, 30))
     effective_on: Mapped[date]
     reason: Mapped[str] = mapped_column(Text)
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
@@ -324,9 +319,9 @@ class OtjActivity(db.Model):
     placement_id: Mapped[int | None] = mapped_column(ForeignKey("placement.id"))
     occurred_on: Mapped[date]
     minutes: Mapped[int]
-    activity_type: Mapped[ActivityType] = mapped_column(_enum(ActivityType))
+    activity_type: Mapped[ActivityType] = mapped_column(enum_column(ActivityType, 30))
     description: Mapped[str] = mapped_column(Text)
-    status: Mapped[OtjStatus] = mapped_column(_enum(OtjStatus, 20))
+    status: Mapped[OtjStatus] = mapped_column(enum_column(OtjStatus, 20))
     logged_by_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
@@ -414,7 +409,7 @@ class ProgressReview(db.Model):
     # Snapshots at the time of the review, in hours.
     otj_hours_approved: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
     otj_hours_expected: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
-    rag: Mapped[Rag | None] = mapped_column(_enum(Rag, 10))
+    rag: Mapped[Rag | None] = mapped_column(enum_column(Rag, 10))
     previous_actions: Mapped[str | None] = mapped_column(Text)
     concerns: Mapped[str | None] = mapped_column(Text)
     actions: Mapped[str | None] = mapped_column(Text)
@@ -435,7 +430,7 @@ class ReviewKsbProgress(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("progress_review.id"))
     ksb_id: Mapped[int] = mapped_column(ForeignKey("ksb.id"))
-    level: Mapped[KsbProgressLevel] = mapped_column(_enum(KsbProgressLevel, 20))
+    level: Mapped[KsbProgressLevel] = mapped_column(enum_column(KsbProgressLevel, 20))
 
     review: Mapped[ProgressReview] = relationship(back_populates="ksb_progress")
     ksb: Mapped[Ksb] = relationship()
@@ -448,7 +443,7 @@ class ReviewSignature(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("progress_review.id"))
-    party: Mapped[SigningParty] = mapped_column(_enum(SigningParty, 20))
+    party: Mapped[SigningParty] = mapped_column(enum_column(SigningParty, 20))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -6,16 +6,12 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.extensions import db
 from app.models.people import Person
-from app.models.types import UTCDateTime, utcnow
-
-
-def _enum(e, length=20):
-    return Enum(e, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
+from app.models.types import UTCDateTime, enum_column, utcnow
 
 
 class CertificateKind(enum.StrEnum):
@@ -48,7 +44,7 @@ class Certificate(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20))  # e.g. PW-2026-000123, shared by every version
     version: Mapped[int] = mapped_column(default=1)
-    kind: Mapped[CertificateKind] = mapped_column(_enum(CertificateKind))
+    kind: Mapped[CertificateKind] = mapped_column(enum_column(CertificateKind))
     achievement_key: Mapped[str] = mapped_column(String(40))
     current_key: Mapped[str | None] = mapped_column(String(40), unique=True)
     verification_code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -60,7 +56,7 @@ class Certificate(db.Model):
     achievement: Mapped[str] = mapped_column(String(300))
     completed_on: Mapped[date]
     details: Mapped[dict] = mapped_column(JSON, default=dict)
-    status: Mapped[CertificateStatus] = mapped_column(_enum(CertificateStatus))
+    status: Mapped[CertificateStatus] = mapped_column(enum_column(CertificateStatus))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     reissue_reason: Mapped[str | None] = mapped_column(Text)

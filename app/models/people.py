@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -59,6 +60,8 @@ class Person(UserMixin, db.Model):
     password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # False: the person opted out of non-essential reminders (essential ones, such as a review due, still come).
+    non_essential_reminders: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
 
     organisation: Mapped[Organisation] = relationship()
     team: Mapped[Team | None] = relationship()

@@ -43,6 +43,7 @@ from app.services import (
     organisations,
     placements,
     progress_reviews,
+    risk,
     standards,
 )
 from app.services.demo import DEMO_PASSWORD
@@ -178,6 +179,8 @@ def load_demo_apprenticeships() -> int:
         _build(demo, n, apprentice, intake, versions[demo.standard], by_code, teams, supervisors, coordinator,
                start, today)
         created += 1
+    # Flag the new intake at once rather than at the next scheduled refresh.
+    risk.refresh_flags()
     db.session.commit()
     return created
 
