@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -24,6 +25,7 @@ BOROUGH_PREFIXES = ("London Borough of ", "Royal Borough of ")
 CHARACTER_WIDTH = 7.2  # roughly, at font-size 13
 
 
+@lru_cache(maxsize=1024)
 def short_name(name: str) -> str:
     for prefix in BOROUGH_PREFIXES:
         name = name.removeprefix(prefix)
@@ -31,12 +33,17 @@ def short_name(name: str) -> str:
 
 
 def _fit(text: str, room: float) -> str | None:
-    characters = int(room / CHARACTER_WIDTH)
+    return _fit_characters(text, int(room / CHARACTER_WIDTH))
+
+
+@lru_cache(maxsize=4096)
+def _fit_characters(text: str, characters: int) -> str | None:
     if characters < 3:
         return None
     return text if len(text) <= characters else text[: characters - 1].rstrip() + "…"
 
 
+@lru_cache(maxsize=8192)
 def _day(value: date) -> str:
     return f"{value:%-d %B %Y}"
 
@@ -106,7 +113,8 @@ class Timeline:
     legend: list[tuple[str, str]]
     table_caption: str
     table_head: list[str]
-    table_rows: list[list[str]] = field(default_factory=list)
+    # One row an apprentice: their name, and their placements and gaps in date order, in words.
+    table_rows: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def title_id(self) -> str:
@@ -139,11 +147,13 @@ class Timeline:
         return Markup("".join(out))  # noqa: S704 - every text and label is escaped above; the rest are numbers
 
     def table_rows_markup(self) -> Markup:
-        """The figures table's body rows (the first cell a row header), for the same reason."""
-        return Markup("".join(  # noqa: S704 - every cell is escaped
-            f'<tr class="govuk-table__row"><th scope="row" class="govuk-table__header">{escape(row[0])}</th>'
-            + "".join(f'<td class="govuk-table__cell">{escape(cell)}</td>' for cell in row[1:]) + "</tr>\n"
-            for row in self.table_rows))
+        """The figures table's body: a row an apprentice (their name the row header) listing their placements
+        and gaps in date order, for the same reason."""
+        return Markup("".join(  # noqa: S704 - every name and segment is escaped
+            f'<tr class="govuk-table__row"><th scope="row" class="govuk-table__header">{escape(name)}</th>'
+            '<td class="govuk-table__cell"><ul class="govuk-list govuk-!-font-size-16 govuk-!-margin-bottom-0">'
+            + "".join(f"<li>{escape(segment)}</li>" for segment in segments) + "</ul></td></tr>\n"
+            for name, segments in self.table_rows))
 
 
 TIMELINE_WIDTH, LABEL_WIDTH, TIMELINE_RIGHT_MARGIN = 960, 190, 12
@@ -190,19 +200,20 @@ def placements_timeline(lanes: list[ApprenticeLane], today: date, *, id: str = "
 
     drawn, rows, gaps, counts = [], [], 0, {}
     for n, lane in enumerate(lanes):
-        bars = []
+        bars, segments = [], []
         for starts_on, ends_on, placement in _segments(lane):
             start_x, width = x(starts_on), x(ends_on + timedelta(days=1)) - x(starts_on)
             days = (ends_on - starts_on).days + 1
             if placement is None:
                 gaps += 1
                 bars.append(Bar(start_x, round(max(width, 1), 1), None, None))
-                rows.append([lane.name, "No placement", _day(starts_on), _day(ends_on), str(days)])
+                segments.append(f"No placement: {_day(starts_on)} to {_day(ends_on)} ({_plural(days, 'day')})")
             else:
                 name = short_name(placement.host)
                 counts[name] = counts.get(name, 0) + 1
                 bars.append(Bar(start_x, round(max(width, 1), 1), fills[placement.host_id], _fit(name, width - 8)))
-                rows.append([lane.name, placement.host, _day(starts_on), _day(ends_on), str(days)])
+                segments.append(f"{placement.host}: {_day(starts_on)} to {_day(ends_on)} ({_plural(days, 'day')})")
+        rows.append((lane.name, segments))
         drawn.append(Lane(TIMELINE_TOP + n * LANE_HEIGHT, lane.name, _fit(lane.name, LABEL_WIDTH - 12) or "", bars))
 
     months = (last.year - first.year) * 12 + last.month - first.month
@@ -226,7 +237,7 @@ def placements_timeline(lanes: list[ApprenticeLane], today: date, *, id: str = "
         lanes=drawn, ticks=ticks, today_x=today_x,
         legend=[(name, fills[host_id]) for name, host_id in hosts],
         table_caption=f"Placements and gaps of {scope}",
-        table_head=["Apprentice", "Host organisation", "From", "To", "Days"], table_rows=rows,
+        table_head=["Apprentice", "Placements and gaps with no placement, in date order"], table_rows=rows,
     )
 
 

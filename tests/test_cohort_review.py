@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
@@ -687,8 +688,13 @@ def test_the_intake_review_draws_the_placements_and_the_spread_of_progress(clien
         assert f'id="{chart_id}-figures"' in html  # the table behind the picture, in a details element
     assert 'role="img"' in html and "<desc id=\"placements-timeline-desc\">Placements of 3 apprentices" in html
     assert html.count('data-segment="gap"') >= 1  # Amal's 20 days between placements
-    assert '<th scope="row" class="govuk-table__header">Amal Hackney</th><td class="govuk-table__cell">' \
-        'London Borough of Hackney</td>' in html
+    # The figures: a row an apprentice, their placements and the gap between in date order.
+    figures = html[html.index('id="placements-timeline-figures"'):]
+    amal = figures[figures.index('<th scope="row" class="govuk-table__header">Amal Hackney</th>'):]
+    amal = amal[:amal.index("</tr>")]
+    assert [item.split(":")[0] for item in re.findall(r"<li>([^<]*)</li>", amal)][:3] == [
+        "London Borough of Hackney", "No placement", "London Borough of Tower Hamlets"]
+    assert "(20 days)</li>" in amal
     assert '<text x="182" y="43" text-anchor="end" fill="#0b0c0c">Amal Hackney</text>' in html
     assert ">Today</text>" in html
     assert "No placement" in html and "Tower Hamlets" in html
@@ -715,7 +721,9 @@ def test_the_timeline_shows_gaps_and_colours_hosts():
     bars = chart.lanes[0].bars
     assert [bar.gap for bar in bars] == [False, True, False]
     assert bars[0].fill != bars[2].fill and bars[0].label == "Hackney"
-    assert chart.table_rows[1] == ["Ada", "No placement", "1 April 2026", "30 April 2026", "30"]
+    assert chart.table_rows == [("Ada", ["London Borough of Hackney: 1 January 2026 to 31 March 2026 (90 days)",
+                                         "No placement: 1 April 2026 to 30 April 2026 (30 days)",
+                                         "London Borough of Lambeth: 1 May 2026 to 31 December 2026 (245 days)"])]
     assert chart.today_x is not None and "1 gap with no placement" in chart.description
     assert cohort_charts.placements_timeline([], today) is None
 

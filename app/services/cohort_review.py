@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, distinct, exists, false, func, literal, or_, select
+from sqlalchemy import case, distinct, exists, false, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from app import policy
@@ -261,25 +261,36 @@ def flag_label(code: str) -> str:
 
 
 def choices(actor: Person, review: Review) -> Choices:
-    """The filters' options, from the people in the viewer's scope (two or three queries)."""
+    """The filters' options, from the people in the viewer's scope (one query)."""
     found = Choices(ratings=[(r.value, r.label) for r in RiskRating],
                     flags=[(code, flag_label(code)) for code in flag_codes(review)])
     if review.of_apprenticeships:
         found.statuses = [(s.value, s.label) for s in APPRENTICESHIP_STATUS_ORDER]
-        ids = _apprenticeships_in_scope(actor, review)
-        found.organisations = list(db.session.execute(
-            select(Organisation.id, Organisation.name)
-            .where(Organisation.id.in_(ids.with_only_columns(Apprenticeship.employer_id)))
-            .order_by(Organisation.name)).tuples())
-        found.standards = list(db.session.execute(
-            select(Standard.id, Standard.title + " (" + Standard.reference + ")")
+        # One statement: the distinct (employer, standard version, intake) of the cohort, read once from the
+        # apprenticeships, then the organisations, standards (and intakes) they name, each in its own order.
+        in_scope = (_apprenticeships_in_scope(actor, review)
+                    .with_only_columns(Apprenticeship.employer_id, Apprenticeship.standard_version_id,
+                                       Apprenticeship.intake_id)
+                    .distinct().cte("in_scope"))
+        branches = [
+            select(literal("organisation"), Organisation.id, Organisation.name,
+                   func.row_number().over(order_by=Organisation.name))
+            .where(Organisation.id.in_(select(in_scope.c.employer_id))),
+            select(literal("standard"), Standard.id, Standard.title + " (" + Standard.reference + ")",
+                   func.row_number().over(order_by=(Standard.title, Standard.reference)))
             .where(Standard.id.in_(select(StandardVersion.standard_id).where(
-                StandardVersion.id.in_(ids.with_only_columns(Apprenticeship.standard_version_id)))))
-            .order_by(Standard.title, Standard.reference)).tuples())
+                StandardVersion.id.in_(select(in_scope.c.standard_version_id))))),
+        ]
         if review.kind == "apprentices":
-            found.intakes = list(db.session.execute(
-                select(Intake.id, Intake.name).where(Intake.id.in_(ids.with_only_columns(Apprenticeship.intake_id)))
-                .order_by(Intake.starts_on.desc(), Intake.name)).tuples())
+            branches.append(
+                select(literal("intake"), Intake.id, Intake.name,
+                       func.row_number().over(order_by=(Intake.starts_on.desc(), Intake.name)))
+                .where(Intake.id.in_(select(in_scope.c.intake_id))))
+        options = {"organisation": found.organisations, "standard": found.standards, "intake": found.intakes}
+        union = union_all(*branches).subquery()
+        columns = list(union.c)
+        for kind, key, label, _position in db.session.execute(select(union).order_by(columns[0], columns[3])):
+            options[kind].append((key, label))
     else:
         found.statuses = [(s.value, s.label) for s in ENROLMENT_STATUS_ORDER]
         people = _enrolments_in_scope(actor, review).with_only_columns(Person.organisation_id)
@@ -475,8 +486,12 @@ def _search(term: str):
                func.lower(Person.email).contains(term, autoescape=True))
 
 
-def _filtered_apprenticeships(actor: Person, review: Review, filters: ReviewFilters):
-    query = _apprenticeships_in_scope(actor, review).join(Person, Person.id == Apprenticeship.apprentice_id)
+def _filtered_apprenticeships(actor: Person, review: Review, filters: ReviewFilters, *, with_person: bool = True):
+    """The filtered apprenticeships' ids; joined to the apprentice unless ``with_person`` is False and no search
+    needs them (the count then reads the apprenticeships and their standings alone)."""
+    query = _apprenticeships_in_scope(actor, review)
+    if with_person or filters.search:
+        query = query.join(Person, Person.id == Apprenticeship.apprentice_id)
     if filters.organisation_id:
         query = query.where(Apprenticeship.employer_id == filters.organisation_id)
     if filters.standard_id:
@@ -498,11 +513,22 @@ def _filtered_apprenticeships(actor: Person, review: Review, filters: ReviewFilt
 Employer = aliased(Organisation, name="employer")
 
 
+def _apprenticeship_sort_columns() -> dict:
+    status_order = case({s: n for n, s in enumerate(APPRENTICESHIP_STATUS_ORDER)}, value=Apprenticeship.status)
+    return {
+        "name": [Person.name], "organisation": [Employer.name], "standard": [Standard.title, Standard.reference],
+        "intake": [func.coalesce(Intake.name, "")], "status": [status_order],
+        "ends_on": [func.coalesce(Apprenticeship.actual_end_on, Apprenticeship.planned_end_on)],
+        "otj_approved": _last_if_missing(RiskStanding.approved_hours),
+        "progress": _last_if_missing(RiskStanding.percent_of_expected),
+        "rating": _last_if_missing(RiskStanding.rating_rank),
+    }
+
+
 def _apprenticeship_rows_query(ids_query):
     """The rows' columns added to the filtered query itself (which already joins the person), rather than
     ``id IN (filtered ids)``: PostgreSQL then starts from the intake's index instead of joining every
     apprenticeship before keeping the cohort's."""
-    status_order = case({s: n for n, s in enumerate(APPRENTICESHIP_STATUS_ORDER)}, value=Apprenticeship.status)
     return (
         ids_query.with_only_columns(
             Apprenticeship.id, Apprenticeship.apprentice_id, Person.name, Person.email, Employer.name,
@@ -515,15 +541,23 @@ def _apprenticeship_rows_query(ids_query):
         .join(Standard, Standard.id == StandardVersion.standard_id)
         .outerjoin(Intake, Intake.id == Apprenticeship.intake_id)
         .outerjoin(RiskStanding, RiskStanding.apprenticeship_id == Apprenticeship.id),
-        {
-            "name": [Person.name], "organisation": [Employer.name], "standard": [Standard.title, Standard.reference],
-            "intake": [func.coalesce(Intake.name, "")], "status": [status_order],
-            "ends_on": [func.coalesce(Apprenticeship.actual_end_on, Apprenticeship.planned_end_on)],
-            "otj_approved": _last_if_missing(RiskStanding.approved_hours),
-            "progress": _last_if_missing(RiskStanding.percent_of_expected),
-            "rating": _last_if_missing(RiskStanding.rating_rank),
-        },
+        _apprenticeship_sort_columns(),
     )
+
+
+def _apprenticeship_order_query(ids_query, sort: str):
+    """The filtered ids with only what sorting by ``sort`` needs joined (the standing, and the employer, the
+    standard or the intake when sorting by them): a page's ids are picked from narrow rows, then only those
+    rows are read in full."""
+    query = ids_query.outerjoin(RiskStanding, RiskStanding.apprenticeship_id == Apprenticeship.id)
+    if sort == "organisation":
+        query = query.join(Employer, Employer.id == Apprenticeship.employer_id)
+    elif sort == "standard":
+        query = (query.join(StandardVersion, StandardVersion.id == Apprenticeship.standard_version_id)
+                 .join(Standard, Standard.id == StandardVersion.standard_id))
+    elif sort == "intake":
+        query = query.outerjoin(Intake, Intake.id == Apprenticeship.intake_id)
+    return query
 
 
 def _count_and_spread(ids_query) -> tuple[int, list[tuple[str, int]]]:
@@ -689,13 +723,29 @@ def review_rows(actor: Person, review: Review, filters: ReviewFilters, *, everyt
         found = db.session.execute(_ordered(query, sort_columns, filters, id_column)).all()
         total, page_number = len(found), 1
     else:
+        # Counted without the apprentices unless a search needs them.
+        counted = _filtered_apprenticeships(actor, review, filters, with_person=False) \
+            if review.of_apprenticeships else ids_query
         if with_progress and review.of_apprenticeships:
-            total, spread = _count_and_spread(ids_query)
+            total, spread = _count_and_spread(counted)
         else:
-            total = db.session.scalar(select(func.count()).select_from(ids_query.subquery()))
+            total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
         page_number = min(filters.page, max(1, math.ceil(total / PAGE_SIZE)))
-        found = db.session.execute(_ordered(query, sort_columns, filters, id_column)
-                                   .limit(PAGE_SIZE).offset((page_number - 1) * PAGE_SIZE)).all()
+        if review.of_apprenticeships:
+            # The page's ids from narrow rows, then those rows in full (two short statements rather than one
+            # that joins and sorts every column of the whole cohort).
+            order_query = _apprenticeship_order_query(ids_query, filters.sort)
+            page_ids = list(db.session.scalars(
+                _ordered(order_query.with_only_columns(Apprenticeship.id), sort_columns, filters, id_column)
+                .limit(PAGE_SIZE).offset((page_number - 1) * PAGE_SIZE)))
+            position = {record_id: n for n, record_id in enumerate(page_ids)}
+            details, _columns = _apprenticeship_rows_query(
+                select(Apprenticeship.id).join(Person, Person.id == Apprenticeship.apprentice_id)
+                .where(Apprenticeship.id.in_(page_ids or [-1])))
+            found = sorted(db.session.execute(details).all(), key=lambda r: position[r.id])
+        else:
+            found = db.session.execute(_ordered(query, sort_columns, filters, id_column)
+                                       .limit(PAGE_SIZE).offset((page_number - 1) * PAGE_SIZE)).all()
 
     if review.of_apprenticeships:
         rows = _apprenticeship_rows(found)
