@@ -43,8 +43,22 @@ class DrawnSeries:
     latest: float | None
 
 
+class LabelledFigure:
+    """The ids a chart's ``<svg>`` points to with ``aria-labelledby`` / ``aria-describedby``."""
+
+    id: str
+
+    @property
+    def title_id(self) -> str:
+        return f"{self.id}-title"
+
+    @property
+    def desc_id(self) -> str:
+        return f"{self.id}-desc"
+
+
 @dataclass
-class LineChart:
+class LineChart(LabelledFigure):
     id: str
     title: str
     description: str
@@ -62,14 +76,6 @@ class LineChart:
     table_caption: str
     table_head: list[str]
     table_rows: list[list[str]] = field(default_factory=list)
-
-    @property
-    def title_id(self) -> str:
-        return f"{self.id}-title"
-
-    @property
-    def desc_id(self) -> str:
-        return f"{self.id}-desc"
 
 
 def figure(value: float | Decimal) -> str:

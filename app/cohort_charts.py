@@ -17,7 +17,7 @@ from functools import lru_cache
 from markupsafe import Markup, escape
 
 from app import charts
-from app.charts import Tick, figure, nice_ceiling
+from app.charts import LabelledFigure, Tick, figure, nice_ceiling
 
 # Fills for host organisations: each takes white text at 4.5:1 or more; bars carry their host's name as well.
 HOST_FILLS = ("#1d70b8", "#00703c", "#4c2c92", "#d4351c", "#003078", "#505a5f", "#912b88", "#0b0c0c")
@@ -92,7 +92,7 @@ class Lane:
 
 
 @dataclass
-class Timeline:
+class Timeline(LabelledFigure):
     id: str
     title: str
     description: str
@@ -115,14 +115,6 @@ class Timeline:
     table_head: list[str]
     # One row an apprentice: their name, and their placements and gaps in date order, in words.
     table_rows: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    @property
-    def title_id(self) -> str:
-        return f"{self.id}-title"
-
-    @property
-    def desc_id(self) -> str:
-        return f"{self.id}-desc"
 
     def lanes_markup(self) -> Markup:
         """The lanes as SVG, written here rather than by the template: a page of 50 apprentices has hundreds
@@ -255,7 +247,7 @@ class Column:
 
 
 @dataclass
-class Histogram:
+class Histogram(LabelledFigure):
     id: str
     title: str
     description: str
@@ -272,14 +264,6 @@ class Histogram:
     table_caption: str
     table_head: list[str]
     table_rows: list[list[str]]
-
-    @property
-    def title_id(self) -> str:
-        return f"{self.id}-title"
-
-    @property
-    def desc_id(self) -> str:
-        return f"{self.id}-desc"
 
 
 def progress_histogram(bands: list[tuple[str, int]], *, id: str = "progress-spread",
