@@ -1,5 +1,11 @@
 """Fixtures for the whole suite.
 
+One clock: every test runs at a frozen, explicit instant, 10:00 London time on 23 November 2026 unless
+PATHWAYS_TEST_NOW names another (an ISO 8601 time with its offset). The clock is set before the test modules
+are imported, so the code, the factories and the tests' own dates all read it, and it ticks from there, so
+timeouts and durations still behave; nothing reads the wall-clock date or hour. ``make test-instants`` runs
+the date-sensitive tests again at month ends, a leap day, the BST/GMT changes and late evening.
+
 The suite runs against a real database: SQLite by default, or PostgreSQL when
 PATHWAYS_TEST_DATABASE=postgresql (on TEST_DATABASE_URL's server, in a database of its own that is
 dropped afterwards, so two runs never clash). The schema is built by the migrations, as in production.
@@ -11,9 +17,11 @@ import contextvars
 import os
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -27,6 +35,31 @@ PASSWORD = "correct-horse-battery-staple"
 BACKEND = os.environ.get("PATHWAYS_TEST_DATABASE", "sqlite")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _postgres_problem: str | None = None
+DEFAULT_INSTANT = "2026-11-23T10:00:00+00:00"
+
+
+def suite_instant() -> datetime:
+    """The instant the suite runs at (aware)."""
+    value = os.environ.get("PATHWAYS_TEST_NOW", "") or DEFAULT_INSTANT
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"PATHWAYS_TEST_NOW={value!r} is not an ISO 8601 time") from None
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"PATHWAYS_TEST_NOW={value!r} needs an offset, e.g. +00:00") from None
+    return instant
+
+
+def pytest_configure(config):
+    # Before collection, so module-level dates in the tests come from the same clock.
+    config.pathways_clock = time_machine.travel(suite_instant(), tick=True)
+    config.pathways_clock.start()
+
+
+def pytest_unconfigure(config):
+    clock = getattr(config, "pathways_clock", None)
+    if clock is not None:
+        clock.stop()
 
 
 def _create_postgres_database() -> tuple[str, str]:
@@ -49,7 +82,7 @@ def _drop_postgres_database(url: str, server_dsn: str) -> None:
 
 
 def pytest_report_header(config):
-    return f"Pathways test database: {BACKEND}"
+    return f"Pathways test database: {BACKEND}; clock set to {suite_instant().isoformat()}"
 
 
 def pytest_collection_modifyitems(config, items):

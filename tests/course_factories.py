@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from itertools import count
 
 from app.extensions import db
 from app.models import CheckAttempt, Course, CourseRun, Enrolment, KnowledgeCheck, Lesson, LessonProgress, RunKind
 from app.models.types import utcnow
+from app.services import clock
 from app.services import enrolment as enrolment_service
 from tests.conftest import PASSWORD, make_person
 
@@ -73,7 +74,7 @@ def make_learning_course(slug: str = "leading-digital-change", *, lessons: int =
 
 def make_run(course: Course, *, name: str = "Spring", kind: RunKind = RunKind.SCHEDULED, capacity: int | None = None,
              starts_in: int = 30, days: int = 28) -> CourseRun:
-    today = date.today()
+    today = clock.today()
     scheduled = kind is RunKind.SCHEDULED
     run = CourseRun(course=course, kind=kind, name=name,
                     starts_on=today + timedelta(days=starts_in) if scheduled else None,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, Enrolment, EnrolmentStatus, OutboundEmail, Role
+from app.services import clock
 from tests.conftest import make_person, post_form, sign_in
 from tests.course_factories import enrol, make_course, make_learner, make_run
 from tests.pages import html_of, page_title, text_of
@@ -174,10 +175,10 @@ def test_only_csv_files_are_accepted(client, coordinator, run, filename, message
 
 
 def test_a_closed_run_takes_nobody(client, coordinator, run):
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     make_learner("ann@example.org")
-    run.enrolment_deadline = date.today() - timedelta(days=1)
+    run.enrolment_deadline = clock.today() - timedelta(days=1)
     db.session.commit()
     response = upload(client, run, "email\nann@example.org\n")
     assert (f"Enrolment closed on {run.enrolment_deadline:%-d %B %Y}: nobody can be enrolled on it"

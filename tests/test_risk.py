@@ -8,6 +8,7 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+import time_machine
 from sqlalchemy import event, func, select
 
 from app.extensions import db
@@ -29,7 +30,7 @@ from app.models import (
     RunKind,
     SigningParty,
 )
-from app.services import risk
+from app.services import clock, risk
 from tests.apprenticeship_factories import (
     make_apprentice,
     make_apprenticeship,
@@ -42,8 +43,16 @@ from tests.apprenticeship_factories import (
 from tests.conftest import make_person
 from tests.course_factories import make_course, make_learner, make_run
 
-# A Monday: the last complete calendar months are October and September 2026.
+# A Monday: the last complete calendar months are October and September 2026. The scenarios below are written
+# for this day, so this module sets the clock to it whatever instant the rest of the suite runs at.
 TODAY = date(2026, 11, 23)
+
+
+@pytest.fixture(autouse=True)
+def on_the_scenarios_day():
+    with time_machine.travel(datetime(2026, 11, 23, 10, tzinfo=clock.LONDON), tick=True):
+        yield
+
 # Started 159 days before TODAY, so 160 days have elapsed; with one planned hour for each day of the
 # practical period the plan to date is exactly 160 hours.
 START = TODAY - timedelta(days=159)

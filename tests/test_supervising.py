@@ -252,7 +252,8 @@ def test_bulk_approval_is_all_or_nothing(client, rotation):
     response = post_form(client, "/supervising/approve", {"activity_ids": [str(mine.id), str(done.id)]},
                          token_from="/supervising")
     assert field_error(response, "activity_ids") == (
-        f"The hours Ada Apprentice logged on {days_ago(4):%-d %B %Y} have already been approved. Nothing was approved")
+        f"The hours Ada Apprentice logged on {days_ago(4):%-d %B %Y} have already been approved by Sam Supervisor on "
+        f"{clock.today():%-d %B %Y}. Nothing was approved")
     assert status_of(mine) is OtjStatus.SUBMITTED
 
     response = post_form(client, "/supervising/approve", {"activity_ids": [str(mine.id), "999999"]},

@@ -13,9 +13,8 @@ from app.extensions import db
 from app.forms import add_service_error
 from app.learning.forms import WithdrawForm
 from app.models import Course, CourseRun, Enrolment
-from app.models.types import utcnow
 from app.policy import signed_in
-from app.services import ServiceError, catalogue, learning
+from app.services import ServiceError, catalogue, clock, learning
 from app.services import enrolment as enrolments
 
 bp = Blueprint("learning", __name__)
@@ -43,7 +42,7 @@ def _learning_enrolment(enrolment_id: int) -> Enrolment:
 @signed_in
 def courses():
     return render_template("learning/catalogue.html", title="Leadership courses", courses=catalogue.catalogue(),
-                           today=utcnow().date())
+                           today=clock.today())
 
 
 @bp.get("/courses/<slug>")
@@ -51,7 +50,7 @@ def courses():
 def course(slug: str):
     found = catalogue.course_by_slug(slug) or abort(404)
     return render_template("learning/course.html", title=found.title, course=found,
-                           offers=catalogue.run_offers(found, current_user, utcnow().date()),
+                           offers=catalogue.run_offers(found, current_user, clock.today()),
                            outline=learning.outline(found), form=FlaskForm())
 
 

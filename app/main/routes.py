@@ -6,11 +6,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.models.types import utcnow
 from app.policy import public
-from app.services import certificates
+from app.services import certificates, clock
 from app.services.catalogue import learner_home
 from app.services.home import home_sections
+from app.web import RETRY_AFTER_SECONDS
 
 bp = Blueprint("main", __name__)
 
@@ -21,7 +21,7 @@ def home():
     if not current_user.is_authenticated:
         return render_template("main/start.html", title="Digital skills for London's public services")
     return render_template("main/home.html", title="Home", sections=home_sections(current_user),
-                           learner=learner_home(current_user, utcnow().date()),
+                           learner=learner_home(current_user, clock.today()),
                            certificates=certificates.certificates_of(current_user))
 
 
@@ -40,5 +40,7 @@ def readyz():
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
         db.session.rollback()
-        return jsonify(status="unavailable", reason=f"database unreachable: {type(error).__name__}"), 503
+        response = jsonify(status="unavailable", reason=f"database unreachable: {type(error).__name__}")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response, 503
     return jsonify(status="ok")

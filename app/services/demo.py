@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Course, CourseRun, Organisation, Person, Role, RunKind, Team
-from app.models.types import utcnow
-from app.services import accounts, enrolment, organisations, runs
+from app.services import accounts, clock, enrolment, organisations, runs
 
 # Meets the password policy; printed by `make run`. Never used outside development.
 DEMO_PASSWORD = "demo-pathways-on-the-thames"  # noqa: S105
@@ -96,7 +95,7 @@ def load_demo_runs() -> None:
             runs.create_run(None, course, kind=RunKind.SELF_PACED, name="Self-paced")
     cohort_course = next((c for c in courses if c.slug == "leading-digital-change"), None)
     if cohort_course is not None and not any(r.kind is RunKind.SCHEDULED for r in cohort_course.runs):
-        start = utcnow().date() + timedelta(days=28)
+        start = clock.today() + timedelta(days=28)
         run = runs.create_run(None, cohort_course, kind=RunKind.SCHEDULED, name="London leaders cohort",
                               starts_on=start, ends_on=start + timedelta(days=42),
                               enrolment_deadline=start - timedelta(days=7), capacity=20)

@@ -8,7 +8,7 @@ from app import policy
 from app.extensions import db
 from app.models import CourseRun, Enrolment, EnrolmentStatus, Person
 from app.models.types import utcnow
-from app.services import ServiceError, audit, outbox
+from app.services import ServiceError, audit, clock, outbox
 from app.services.runs import enrolment_closed_reason, places_left
 
 
@@ -33,7 +33,7 @@ def enrolment_problem(actor: Person | None, person: Person, run: CourseRun) -> s
         return f"{person.organisation.name} is not one of your organisations"
     if not person.active:
         return f"{person.name}'s account is deactivated"
-    closed = enrolment_closed_reason(run, utcnow().date())
+    closed = enrolment_closed_reason(run, clock.today())
     if closed:
         return closed
     existing = find_enrolment(run, person)

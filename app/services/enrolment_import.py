@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from app import policy
 from app.extensions import db
 from app.models import CourseRun, Enrolment, EnrolmentStatus, Person
-from app.models.types import utcnow
-from app.services import ServiceError, accounts, enrolment, people_import
+from app.services import ServiceError, accounts, clock, enrolment, people_import
 from app.services.runs import enrolment_closed_reason, places_left
 
 COLUMNS = ["email"]
@@ -55,7 +54,7 @@ def decode(data: bytes) -> str:
 def check_import(actor: Person, run: CourseRun, text: str) -> ImportCheck:
     """Check every row of the file against ``run``; changes nothing."""
     check = ImportCheck()
-    closed = enrolment_closed_reason(run, utcnow().date())
+    closed = enrolment_closed_reason(run, clock.today())
     if closed:
         check.file_errors.append(f"{closed}: nobody can be enrolled on it")
         return check

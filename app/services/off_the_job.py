@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import case, or_, select, true
+from sqlalchemy import case, or_, select, true, update
 from sqlalchemy.orm import selectinload
 
 from app import policy
@@ -30,7 +30,7 @@ from app.models import (
     StandardVersion,
 )
 from app.models.types import utcnow
-from app.services import ServiceError, apprenticeship_rules, audit, clock, otj_totals
+from app.services import ServiceError, apprenticeship_rules, audit, clock, locks, otj_totals
 from app.services import evidence as evidence_files
 
 PAGE_SIZE = 25
@@ -204,6 +204,9 @@ def log_activity(actor: Person, apprenticeship: Apprenticeship, *, occurred_on: 
     (with ``filename`` and ``read``). Refuses with a ``ServiceError`` naming the field at fault."""
     if not policy.can_log_otj_for(actor, apprenticeship):
         raise ServiceError("You cannot log off-the-job hours for this apprentice")
+    # The day's limit and the duplicate check read the apprentice's entries before this one is added: one
+    # request at a time per apprentice, or twenty at once would all find room (until the transaction ends).
+    locks.lock_rows(Apprenticeship.__table__, Apprenticeship.apprentice_id == apprenticeship.apprentice_id)
     closed = closed_reason(apprenticeship)
     if closed:
         raise ServiceError(closed, "occurred_on")
@@ -251,7 +254,29 @@ def _check_decidable(actor: Person, activity: OtjActivity, verb: str) -> None:
                                "placement that day or a coordinator can")
         raise ServiceError(f"You cannot {verb} one of the selected entries")
     if activity.status is not OtjStatus.SUBMITTED:
-        raise ServiceError(f"The hours {who} logged on {when} have already been {activity.status.label.lower()}")
+        raise _already_decided(activity)
+
+
+def _already_decided(activity: OtjActivity) -> ServiceError:
+    by = f" by {activity.decided_by.name}" if activity.decided_by is not None else ""
+    at = f" on {activity.decided_at.astimezone(clock.LONDON):%-d %B %Y}" if activity.decided_at else ""
+    return ServiceError(f"The hours {activity.apprenticeship.apprentice.name} logged on {_day(activity.occurred_on)} "
+                        f"have already been {activity.status.label.lower()}{by}{at}")
+
+
+def _decide(actor: Person, activity: OtjActivity, status: OtjStatus, reason: str | None) -> None:
+    """Record the decision only if the entry is still waiting, in one conditional update: of two people deciding
+    at once, one changes it and the other is told who did."""
+    now = utcnow()
+    changed = db.session.execute(
+        update(OtjActivity)
+        .where(OtjActivity.id == activity.id, OtjActivity.status == OtjStatus.SUBMITTED)
+        .values(status=status, decided_by_id=actor.id, decided_at=now, rejection_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(activity)
+    if changed != 1:
+        raise _already_decided(activity)
 
 
 def approve(actor: Person, activities: list[OtjActivity]) -> int:
@@ -261,12 +286,8 @@ def approve(actor: Person, activities: list[OtjActivity]) -> int:
         raise ServiceError("Select the hours to approve", "activity_ids")
     for activity in activities:
         _check_decidable(actor, activity, "approve")
-    now = utcnow()
     for activity in activities:
-        activity.status = OtjStatus.APPROVED
-        activity.decided_by_id = actor.id
-        activity.decided_at = now
-        activity.rejection_reason = None
+        _decide(actor, activity, OtjStatus.APPROVED, None)
         audit.record(actor, "otj.approved", activity,
                      f"Approved {describe_minutes(activity.minutes)} on {_day(activity.occurred_on)} for "
                      f"{activity.apprenticeship.apprentice.name}",
@@ -283,10 +304,7 @@ def reject(actor: Person, activity: OtjActivity, reason: str | None) -> OtjActiv
                            "reason")
     if len(reason) > REASON_MAX:
         raise ServiceError(f"The reason must be {REASON_MAX:,} characters or fewer", "reason")
-    activity.status = OtjStatus.REJECTED
-    activity.decided_by_id = actor.id
-    activity.decided_at = utcnow()
-    activity.rejection_reason = reason
+    _decide(actor, activity, OtjStatus.REJECTED, reason)
     audit.record(actor, "otj.rejected", activity,
                  f"Rejected {describe_minutes(activity.minutes)} on {_day(activity.occurred_on)} for "
                  f"{activity.apprenticeship.apprentice.name}",
