@@ -10,8 +10,17 @@ PORT ?= 5000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Test processes (pytest-xdist); each has its own database.
 TEST_WORKERS ?= 2
+# The suite runs at a frozen instant (tests/conftest.py): 10:00 on 23 November 2026 on SQLite, and a leap day
+# at 23:30 London time on PostgreSQL. The date-sensitive tests run again at instants where dates go wrong:
+# London's date ahead of UTC's at a month's start, just after the clocks go back and forward, a month's end
+# late in the evening.
+POSTGRESQL_INSTANT ?= 2028-02-29T23:30:00+00:00
+INSTANTS ?= 2026-07-01T00:30:00+01:00 2026-10-25T01:30:00+00:00 2027-01-31T23:30:00+00:00 2027-03-28T02:30:00+01:00
+DATED_TESTS := tests/test_apprenticeship_rules.py tests/test_otj_totals.py tests/test_progress_reviews.py \
+	tests/test_placements.py tests/test_runs.py tests/test_learning.py tests/test_enrolment_import.py \
+	tests/test_off_the_job.py tests/test_gateway.py tests/test_apprenticeship_lifecycle.py tests/test_reminders.py
 
-.PHONY: run scheduler install assets db demo test lint test-sqlite test-postgresql clean
+.PHONY: run scheduler install assets db demo test lint test-sqlite test-postgresql test-instants clean
 
 # The scheduler runs beside the web server (its log in instance/scheduler.log) and stops with it.
 run: install assets db demo
@@ -71,13 +80,20 @@ demo: db
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
 
-test: $(VENV)/.stamp-dev assets lint test-sqlite test-postgresql
+test: $(VENV)/.stamp-dev assets lint test-sqlite test-postgresql test-instants
 
 test-sqlite: $(VENV)/.stamp-dev assets
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-postgresql: $(VENV)/.stamp-dev assets
-	PATHWAYS_TEST_DATABASE=postgresql TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+	PATHWAYS_TEST_DATABASE=postgresql TEST_DATABASE_URL=$(TEST_DATABASE_URL) PATHWAYS_TEST_NOW=$(POSTGRESQL_INSTANT) \
+		$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+
+test-instants: $(VENV)/.stamp-dev assets
+	@for instant in $(INSTANTS); do \
+		echo "The date-sensitive tests at $$instant"; \
+		PATHWAYS_TEST_NOW=$$instant $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(DATED_TESTS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) node_modules static/dist .pytest_cache .ruff_cache

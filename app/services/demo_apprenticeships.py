@@ -2,12 +2,13 @@
 (on track, behind on hours, a review overdue or unsigned, in a break, at gateway, withdrawn, a gap
 between placements). Built through the same services people use, so the demo obeys every rule.
 
-Dates are relative to the day the demo is loaded: the intake started twenty months before (at the latest
-in July 2025, see ``intake_start``), placements rotate every six months, hours were logged weekly since.
+Dates are relative to the day the demo is loaded: the intake started twenty months before (see
+``intake_start``), placements rotate every six months, hours were logged weekly since.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -47,6 +48,8 @@ from app.services import (
     standards,
 )
 from app.services.demo import DEMO_PASSWORD
+
+log = logging.getLogger("pathways.demo")
 
 PROVIDERS = ("Makers Academy", "Digital Skills London", "QA Apprenticeships")
 ACTIVITIES = (ActivityType.TEACHING, ActivityType.ONLINE_LEARNING, ActivityType.PRACTICAL_TRAINING,
@@ -146,15 +149,31 @@ DEMO_APPRENTICES = [
 ]
 
 
-# Starts from 1 August 2025 plan off-the-job hours from each standard's published minimum, which the
-# reference data does not hold yet; so the demo intake starts no later than July 2025.
-LATEST_DEMO_START = date(2025, 7, 1)
 DEMO_MONTHS = 24
+# Starts from 1 August 2025 plan off-the-job hours from each standard version's published minimum, which the
+# reference data does not hold. When the demo intake starts after that date (the demo always starts twenty
+# months before today, so it works whatever the day), a version without a figure gets this illustrative one,
+# and `flask demo load` says so; coordinators record the real figure on the standard's page.
+DEMO_OTJ_MINIMUM_HOURS = 550
 
 
 def intake_start(today: date) -> date:
-    """The first of the month twenty months before ``today``, at the latest ``LATEST_DEMO_START``."""
-    return min(apprenticeship_rules.add_months(today.replace(day=1), -20), LATEST_DEMO_START)
+    """The first of the month twenty months before ``today``."""
+    return apprenticeship_rules.add_months(today.replace(day=1), -20)
+
+
+def _with_demo_minimum(versions: dict[str, StandardVersion], start: date) -> list[str]:
+    """Give each version without a published minimum the demo figure, if the intake's rule set needs one;
+    returns what was set, for the loader to print."""
+    if apprenticeship_rules.rule_set_for(start).otj_method != "published":
+        return []
+    changed = []
+    for version in versions.values():
+        if version.otj_minimum_hours is None:
+            version.otj_minimum_hours = DEMO_OTJ_MINIMUM_HOURS
+            changed.append(f"{version.standard.reference} v{version.version}")
+    db.session.flush()
+    return changed
 
 
 def load_demo_apprenticeships() -> int:
@@ -171,6 +190,10 @@ def load_demo_apprenticeships() -> int:
     supervisors = _supervisors(by_code)
     intake = intakes.create_intake(coordinator, name=name, starts_on=start, coordinator=coordinator)
     versions = _current_versions()
+    illustrative = _with_demo_minimum(versions, start)
+    if illustrative:
+        log.warning("The demo set an illustrative minimum of %s off-the-job hours on %s (no published figure "
+                    "recorded)", DEMO_OTJ_MINIMUM_HOURS, ", ".join(illustrative))
     created = 0
     for n, demo in enumerate(DEMO_APPRENTICES):
         apprentice = accounts.find_person_by_email(demo.email) or accounts.create_person(
