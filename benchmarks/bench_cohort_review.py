@@ -25,18 +25,14 @@ from __future__ import annotations
 
 import argparse
 import contextvars
-import http.client
 import logging
-import os
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,9 +41,9 @@ from sqlalchemy import event, select, update
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.serving import request, serve, sign_in  # noqa: E402
+
 PASSWORD = "quiet-river-lantern-ochre"  # noqa: S105 - a benchmark account on a throwaway database
-SECRET_KEY = "bench-cohort-review-not-a-secret-0123456789abcdef"  # noqa: S105 - throwaway server
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -207,48 +203,6 @@ def len_rows(app, email: str, intake: int) -> str:
 # Serving and loading --------------------------------------------------------------------------------------------
 
 
-def serve(url: str, port: int) -> subprocess.Popen:
-    env = dict(os.environ, PATHWAYS_ENV="production", SECRET_KEY=SECRET_KEY, DATABASE_URL=url,
-               SESSION_COOKIE_SECURE="false", LOG_LEVEL="WARNING", BASE_URL=f"http://127.0.0.1:{port}")
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"],
-        cwd=ROOT, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            status, _body, _headers = request(port, "/healthz")
-            if status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise RuntimeError("gunicorn did not start")
-
-
-def request(port: int, path: str, *, method: str = "GET", body: str | None = None, cookie: str = ""):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Cookie": cookie} if cookie else {}
-    if body is not None:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    connection.request(method, path, body=body, headers=headers)
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, data, response.headers
-
-
-def sign_in(port: int, email: str) -> str:
-    """The session cookie of ``email``, signed in through the real form."""
-    status, body, headers = request(port, "/sign-in")
-    cookie = headers["Set-Cookie"].split(";", 1)[0]
-    token = CSRF.search(body.decode()).group(1)
-    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD})
-    status, _body, headers = request(port, "/sign-in", method="POST", body=form, cookie=cookie)
-    assert status == 302, status
-    return headers["Set-Cookie"].split(";", 1)[0]
-
-
 def load(port: int, path: str, cookie: str, *, seconds: float, clients: int) -> dict:
     stop = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -300,7 +254,7 @@ def main() -> None:
 
     server = serve(url, options.port)
     try:
-        wide, borough = sign_in(options.port, built["wide"]), sign_in(options.port, built["borough"])
+        wide, borough = (sign_in(options.port, built[who], PASSWORD) for who in ("wide", "borough"))
         page = f"/intakes/{built['intake']}/review"
         for cookie in (wide, borough):  # warm both workers
             for _ in range(4):

@@ -1,0 +1,58 @@
+"""Serving Pathways for a benchmark: gunicorn (2 sync workers, production settings) on loopback, plain HTTP
+requests with a new connection each (sync workers close them), and signing in through the real form."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = "bench-pathways-not-a-secret-0123456789abcdef"  # noqa: S105 - throwaway server
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def serve(url: str, port: int) -> subprocess.Popen:
+    env = dict(os.environ, PATHWAYS_ENV="production", SECRET_KEY=SECRET_KEY, DATABASE_URL=url,
+               SESSION_COOKIE_SECURE="false", LOG_LEVEL="WARNING", BASE_URL=f"http://127.0.0.1:{port}")
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--worker-class", "sync",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"],
+        cwd=ROOT, env=env)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            status, _body, _headers = request(port, "/healthz")
+            if status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def request(port: int, path: str, *, method: str = "GET", body: str | None = None, cookie: str = ""):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Cookie": cookie} if cookie else {}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, data, response.headers
+
+
+def sign_in(port: int, email: str, password: str) -> str:
+    """The session cookie of ``email``, signed in through the real form."""
+    status, body, headers = request(port, "/sign-in")
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    token = CSRF.search(body.decode()).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": password})
+    status, _body, headers = request(port, "/sign-in", method="POST", body=form, cookie=cookie)
+    assert status == 302, status
+    return headers["Set-Cookie"].split(";", 1)[0]
