@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
@@ -88,6 +89,34 @@ def describe_roles(person: Person) -> str:
     return ", ".join(parts)
 
 
+# Characters that change how the text around them is shown without being seen: a name holding U+202E
+# (right-to-left override) prints reversed on a certificate. Zero-width joiners stay: some scripts need them.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` (already NFC and stripped) cannot be a person's name, or None."""
+    if not name:
+        return "Enter the person's full name"
+    if len(name) > 200:
+        return "Name must be 200 characters or fewer"
+    for character in name:
+        if unicodedata.category(character) in {"Cc", "Cf", "Cs", "Co", "Cn"} and character not in _JOINERS:
+            label = unicodedata.name(character, "an unassigned or control character")
+            return (f"The name contains an invisible character (U+{ord(character):04X} {label}) that changes how "
+                    "text is shown: type the name again without it")
+    return None
+
+
+def clean_name(name: str | None) -> str:
+    """A person's name in Unicode NFC with outer spaces removed; refuses what :func:`name_problem` refuses."""
+    name = unicodedata.normalize("NFC", name or "").strip()
+    problem = name_problem(name)
+    if problem:
+        raise ServiceError(problem, field="name")
+    return name
+
+
 def create_person(
     actor: Person | None,
     *,
@@ -102,11 +131,7 @@ def create_person(
 ) -> Person:
     """Create a person. ``actor`` None means the command line, which may do anything."""
     email = normalise_email(email)
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("Enter the person's full name", field="name")
-    if len(name) > 200:
-        raise ServiceError("Name must be 200 characters or fewer", field="name")
+    name = clean_name(name)
     if find_person_by_email(email) is not None:
         raise ServiceError(f"Someone with the email address {email} already has an account", field="email")
     if team is not None and team.organisation_id != organisation.id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -111,10 +112,10 @@ def _check_row(actor: Person, row: ImportRow, values: dict, organisations: dict,
             seen[row.email] = row.line
         if accounts.find_person_by_email(row.email):
             row.errors.append(f"{row.email} already has an account")
-    if not row.name:
-        row.errors.append("Enter the person's full name")
-    elif len(row.name) > 200:
-        row.errors.append("Name must be 200 characters or fewer")
+    row.name = unicodedata.normalize("NFC", row.name or "").strip()
+    name_problem = accounts.name_problem(row.name)
+    if name_problem:
+        row.errors.append(name_problem)
 
     code = values.get("organisation", "").upper()
     row.organisation = organisations.get(code)
