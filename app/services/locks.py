@@ -9,7 +9,7 @@ checks read (the driver opens the transaction at the first write), and holds it 
 
 from __future__ import annotations
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 
 from app.extensions import db
 
@@ -20,3 +20,13 @@ def lock_rows(table: Table, *where) -> None:
         db.session.execute(select(table.c.id).where(*where).order_by(table.c.id).with_for_update())
     else:
         db.session.execute(update(table).where(*where).values(id=table.c.id))
+
+
+def lock_name(table: Table, name: str) -> None:
+    """Hold a lock named ``name`` until the end of the transaction, for a check that counts rows of ``table``
+    (a rate limit) before adding one. PostgreSQL: a transaction-level advisory lock on the name's hash;
+    SQLite: the database's write lock, taken by a write to ``table`` that changes nothing."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+    else:
+        db.session.execute(update(table).where(table.c.id.is_(None)).values(id=table.c.id))

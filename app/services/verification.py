@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 from app.extensions import db
 from app.models import Certificate, CertificateFile, CertificateStatus, VerificationAttempt
 from app.models.types import utcnow
+from app.services import locks
 from app.services.certificates import CODE_ALPHABET, CODE_LENGTH, display_code, normalise_code  # noqa: F401
 from app.services.clock import LONDON
 
@@ -153,16 +154,25 @@ def _limit() -> tuple[int, timedelta]:
     return config["VERIFY_RATE_LIMIT"], timedelta(minutes=config["VERIFY_RATE_WINDOW_MINUTES"])
 
 
-def allow(client_address: str | None) -> bool:
-    """Whether this client may make another look-up now: fewer than the limit inside the window."""
+def take_attempt(client_address: str | None) -> VerificationAttempt | None:
+    """Count one look-up (by code or by file) if this client has fewer than the limit inside the window, and
+    return it (the caller records whether it found a certificate); None when over the limit. One request per
+    client at a time counts and adds, so parallel requests cannot all slip under the limit."""
+    address = _address(client_address)
+    locks.lock_name(VerificationAttempt.__table__, f"verification-attempt:{address}")
     limit, window = _limit()
     count = db.session.scalar(
         select(func.count(VerificationAttempt.id)).where(
-            VerificationAttempt.client_address == _address(client_address),
+            VerificationAttempt.client_address == address,
             VerificationAttempt.at >= utcnow() - window,
         )
     )
-    return count < limit
+    if count >= limit:
+        return None
+    attempt = VerificationAttempt(client_address=address, found=False)
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
 
 
 def retry_after(client_address: str | None) -> int:
@@ -179,12 +189,6 @@ def retry_after(client_address: str | None) -> int:
     if len(times) < limit:
         return 0
     return max(1, math.ceil((times[-1] + window - now).total_seconds()))
-
-
-def record_attempt(client_address: str | None, found: bool) -> None:
-    """Count one look-up (by code or by file), found or not."""
-    db.session.add(VerificationAttempt(client_address=_address(client_address), found=found))
-    db.session.flush()
 
 
 def purge_old_attempts(older_than: timedelta = timedelta(days=30)) -> int:

@@ -53,10 +53,12 @@ def start():
 @policy.public
 def code(code: str):
     address = _client_address()
-    if not verification.allow(address):
+    attempt = verification.take_attempt(address)
+    if attempt is None:
+        db.session.rollback()
         return _too_many(address)
     finding = verification.look_up(code)
-    verification.record_attempt(address, finding.found)
+    attempt.found = finding.found
     db.session.commit()
     return render_template("verify/outcome.html", title=OUTCOME_TITLE, finding=finding, by_file=False)
 
@@ -67,10 +69,12 @@ def check_pdf():
     form = PdfForm()
     if form.validate_on_submit():
         address = _client_address()
-        if not verification.allow(address):
+        attempt = verification.take_attempt(address)
+        if attempt is None:
+            db.session.rollback()
             return _too_many(address)
         finding = verification.check_pdf(form.content)
-        verification.record_attempt(address, finding.found)
+        attempt.found = finding.found
         db.session.commit()
         return render_template("verify/outcome.html", title=OUTCOME_TITLE, finding=finding, by_file=True,
                                filename=form.file.data.filename)
