@@ -102,6 +102,12 @@ def can_manage_in_organisation(person: Person, organisation: Organisation | int)
     return scope is None or organisation_id in scope
 
 
+def can_change_intake(actor: Person, intake) -> bool:
+    """Admins and programme-wide coordinators change any intake; a borough coordinator only one they coordinate
+    (so nobody makes themselves coordinator of, and so the recipient of news about, another borough's intake)."""
+    return managed_organisation_ids(actor) is None or (is_coordinator(actor) and intake.coordinator_id == actor.id)
+
+
 def can_manage_person(actor: Person, person: Person) -> bool:
     """Admins manage everyone; coordinators manage people of their organisations, except admins."""
     if is_admin(actor):

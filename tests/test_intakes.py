@@ -292,14 +292,14 @@ def test_a_borough_coordinator_sees_only_the_apprentices_of_their_organisations(
     assert f'href="/apprenticeships/{elsewhere.id}"' not in html
     assert elsewhere.apprentice.name not in text
 
-    # A coordinator of none of them sees the intake, but nobody in it.
+    # To a coordinator of none of them, the intake is not there.
     tower_hamlets = make_coordinator("tower-hamlets@example.org", scope=(TOWER_HAMLETS,))
     other = make_apprenticeship(standard_version=version, intake=make_intake("Spring"), employer_code=LAMBETH,
                                 schedule=False)
     client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
     sign_in(client, tower_hamlets)
-    text = text_of(client.get(f"/intakes/{other.intake_id}"))
-    assert "No apprentices in this intake are employed by or placed in your organisations." in text
+    assert client.get(f"/intakes/{other.intake_id}").status_code == 404
+    assert "Spring" not in text_of(client.get("/intakes"))
 
 
 def test_programme_wide_coordinators_and_admins_see_everyone_in_an_intake(client, signed_in_admin):
@@ -335,3 +335,46 @@ def test_anonymous_people_are_sent_to_sign_in(client):
         response = client.get(path)
         assert response.status_code == 302, path
         assert "/sign-in" in response.headers["Location"]
+
+
+# Who may change an intake -------------------------------------------------------------------------------------
+
+LEWISHAM = "E09000023"
+
+
+def test_a_borough_coordinator_cannot_take_over_another_boroughs_intake(client):
+    hackney_intake = make_intake("Hackney September", coordinator=make_coordinator("hackney@example.org"))
+    make_apprenticeship(make_apprentice("amal@example.org"), intake=hackney_intake)
+    lewisham = make_coordinator("lewisham@example.org", scope=(LEWISHAM,), organisation_code=LEWISHAM)
+    sign_in(client, lewisham)
+
+    assert client.get(f"/intakes/{hackney_intake.id}").status_code == 404
+    assert client.get(f"/intakes/{hackney_intake.id}/edit").status_code == 404
+    refused = client.post(f"/intakes/{hackney_intake.id}/edit", data={
+        **intake_form(lewisham, name="Mine now"), "csrf_token": csrf_token(client, "/intakes")})
+    assert refused.status_code == 404
+    db.session.expire_all()
+    assert (hackney_intake.name, hackney_intake.coordinator.email) == ("Hackney September", "hackney@example.org")
+    with pytest.raises(ServiceError, match="only its coordinator, a programme-wide coordinator or an admin"):
+        intakes.update_intake(lewisham, hackney_intake, name="Mine now", starts_on=hackney_intake.starts_on,
+                              coordinator=lewisham)
+
+
+def test_a_borough_coordinator_sees_but_cannot_change_a_shared_intake_they_do_not_coordinate(client):
+    shared = make_intake("Shared", coordinator=make_coordinator("wide@example.org", scope=()))
+    make_apprenticeship(make_apprentice("amal@example.org"), intake=shared, employer_code=LEWISHAM)
+    lewisham = make_coordinator("lewisham@example.org", scope=(LEWISHAM,), organisation_code=LEWISHAM)
+    sign_in(client, lewisham)
+
+    page = client.get(f"/intakes/{shared.id}")
+    assert page.status_code == 200 and "Change the intake" not in text_of(page)
+    assert client.get(f"/intakes/{shared.id}/edit").status_code == 403
+
+
+def test_the_intakes_own_coordinator_changes_it(client):
+    hackney = make_coordinator("hackney@example.org")
+    mine = make_intake("Hackney September", coordinator=hackney)
+    sign_in(client, hackney)
+    assert "Change the intake" in text_of(client.get(f"/intakes/{mine.id}"))
+    response = post_form(client, f"/intakes/{mine.id}/edit", intake_form(hackney, name="Hackney October"))
+    assert response.status_code == 302

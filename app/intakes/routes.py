@@ -10,7 +10,7 @@ from app.extensions import db
 from app.forms import add_service_error
 from app.intakes.forms import IntakeForm
 from app.models import Intake, Person
-from app.services import ServiceError, intakes
+from app.services import ServiceError, cohort_review, intakes
 
 bp = Blueprint("intakes", __name__)
 manage = policy.requires(policy.can_manage_apprenticeships)
@@ -18,7 +18,8 @@ PAGE_SIZE = 25
 
 
 def _intake_or_404(intake_id: int) -> Intake:
-    intake = intakes.get_intake(intake_id)
+    """The intake, if the coordinator may see it (one they coordinate or with an apprentice of theirs)."""
+    intake = cohort_review.visible_intake(current_user, intake_id)
     if intake is None:
         abort(404)
     return intake
@@ -35,8 +36,8 @@ def _coordinator_choices(form: IntakeForm, current: Person | None = None) -> dic
 @manage
 def index():
     scope = policy.apprenticeship_scope_filter(current_user)
-    page = db.paginate(intakes.intakes_query(), page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE,
-                       error_out=False)
+    page = db.paginate(intakes.intakes_query(current_user), page=request.args.get("page", 1, type=int),
+                       per_page=PAGE_SIZE, error_out=False)
     return render_template("intakes/index.html", title="Intakes", page=page, scoped=scope is not None,
                            listings=intakes.intake_listings(list(page.items), scope))
 
@@ -76,6 +77,8 @@ def show(intake_id: int):
 @manage
 def edit(intake_id: int):
     intake = _intake_or_404(intake_id)
+    if not policy.can_change_intake(current_user, intake):
+        abort(403)
     form = IntakeForm()
     form.submit.label.text = "Save changes"
     people = _coordinator_choices(form, intake.coordinator)

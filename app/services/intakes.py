@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from app import policy
 from app.extensions import db
 from app.models import Apprenticeship, ApprenticeshipStatus, Intake, Person, Role, RoleGrant, StandardVersion
 from app.services import ServiceError, audit
@@ -56,6 +57,9 @@ def update_intake(actor: Person | None, intake: Intake, *, name: str, starts_on:
                   coordinator: Person | None) -> Intake:
     """Change an intake's name, start date or coordinator. A coordinator kept unchanged is not checked
     again (their role may have moved on since)."""
+    if actor is not None and not policy.can_change_intake(actor, intake):
+        raise ServiceError(f"You cannot change the intake {intake.name}: only its coordinator, a programme-wide "
+                           "coordinator or an admin can")
     name = _check(name, starts_on, coordinator, intake=intake,
                   check_coordinator=coordinator is None or coordinator.id != intake.coordinator_id)
     before = {"name": intake.name, "starts_on": intake.starts_on.isoformat(), "coordinator": intake.coordinator.email}
@@ -89,9 +93,16 @@ def get_intake(intake_id: int) -> Intake | None:
 # The list of intakes ------------------------------------------------------------------------------
 
 
-def intakes_query() -> Select:
-    """Every intake, the latest first, with its coordinator."""
-    return select(Intake).options(joinedload(Intake.coordinator)).order_by(Intake.starts_on.desc(), Intake.id.desc())
+def intakes_query(viewer: Person | None = None) -> Select:
+    """The intakes ``viewer`` may see (every one for the command line, admins and programme-wide coordinators;
+    for a borough coordinator those they coordinate or with an apprentice of theirs), the latest first, with
+    the coordinator."""
+    query = select(Intake).options(joinedload(Intake.coordinator)).order_by(Intake.starts_on.desc(), Intake.id.desc())
+    scope = policy.apprenticeship_scope_filter(viewer) if viewer is not None else None
+    if scope is not None:
+        theirs = select(Apprenticeship.id).where(Apprenticeship.intake_id == Intake.id, scope).exists()
+        query = query.where(or_(Intake.coordinator_id == viewer.id, theirs))
+    return query
 
 
 @dataclass
