@@ -62,10 +62,22 @@ class Config:
     # A request's whole body, so it always has room for the largest evidence file and the form around it.
     MAX_CONTENT_LENGTH = max(_int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024), EVIDENCE_MAX_BYTES + 256 * 1024)
 
-    # Sign-in throttling: failures allowed inside the window, per account and per client address.
+    # Sign-in throttling. An account may fail SIGN_IN_MAX_FAILURES_PER_ACCOUNT times; then it waits the window
+    # before its next try, and each further failure doubles the wait, up to SIGN_IN_MAX_WAIT_MINUTES. Failures are
+    # forgotten after SIGN_IN_MEMORY_HOURS (or on a success from the same address), and the holder is emailed
+    # at most once in that time. One client address may fail SIGN_IN_MAX_FAILURES_PER_ADDRESS times in the window
+    # (high enough for everyone behind one proxy, low enough to stop spraying guesses across accounts).
     SIGN_IN_WINDOW_MINUTES = _int("SIGN_IN_WINDOW_MINUTES", 15)
     SIGN_IN_MAX_FAILURES_PER_ACCOUNT = _int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", 5)
-    SIGN_IN_MAX_FAILURES_PER_ADDRESS = _int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20)
+    SIGN_IN_MAX_WAIT_MINUTES = _int("SIGN_IN_MAX_WAIT_MINUTES", 60)
+    SIGN_IN_MEMORY_HOURS = _int("SIGN_IN_MEMORY_HOURS", 24)
+    SIGN_IN_MAX_FAILURES_PER_ADDRESS = _int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 100)
+
+    # "Forgot your password": requests allowed inside the window per email address asked for (which is per
+    # account) and per client address.
+    PASSWORD_RESET_WINDOW_MINUTES = _int("PASSWORD_RESET_WINDOW_MINUTES", 60)
+    PASSWORD_RESET_MAX_PER_ADDRESS = _int("PASSWORD_RESET_MAX_PER_ADDRESS", 3)
+    PASSWORD_RESET_MAX_PER_CLIENT = _int("PASSWORD_RESET_MAX_PER_CLIENT", 50)
 
     # Public certificate checks (by code or by file): look-ups allowed per client address inside the window,
     # so verification codes cannot be harvested by trying them.
@@ -75,9 +87,11 @@ class Config:
     # (1 renders in the web worker itself; the CLI takes --processes).
     CERTIFICATE_BATCH_PROCESSES = _int("CERTIFICATE_BATCH_PROCESSES", 1)
 
-    # The scheduler process (`flask scheduler run`): how often a standby tries for the lock, and which jobs it
-    # schedules (comma-separated names; empty for all).
-    SCHEDULER_POLL_SECONDS = float(os.environ.get("SCHEDULER_POLL_SECONDS") or 5)
+    # The scheduler process (`flask scheduler run`): how often the active one renews its lease and a standby
+    # looks for one run out; how long a lease lasts unless renewed (empty: four polls); and which jobs it
+    # schedules (comma-separated names; empty for all). Checked when the scheduler starts.
+    SCHEDULER_POLL_SECONDS = os.environ.get("SCHEDULER_POLL_SECONDS") or 5
+    SCHEDULER_LEASE_SECONDS = os.environ.get("SCHEDULER_LEASE_SECONDS", "")
     SCHEDULER_JOBS = os.environ.get("SCHEDULER_JOBS", "")
 
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 12)
@@ -98,6 +112,16 @@ class Config:
     SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
     SMTP_TIMEOUT_SECONDS = _int("SMTP_TIMEOUT_SECONDS", 10)
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    # How long a sender holds the messages it claimed: others leave them alone meanwhile, and take them over
+    # after it (a sender that died). Keep it well above SMTP_TIMEOUT_SECONDS.
+    MAIL_CLAIM_SECONDS = _int("MAIL_CLAIM_SECONDS", 300)
+    # The Outbox page shows links to set a password (invitations, resets) only where this is on: development and
+    # testing, so demo invitations can be followed. Never in production: whoever reads a live link owns the account.
+    OUTBOX_SHOWS_LINKS = False
+    # The daily purge blanks the body of sent or failed link emails after OUTBOX_LINK_BODY_DAYS (every link in
+    # them has expired by then) and deletes sent and failed messages after OUTBOX_KEEP_DAYS.
+    OUTBOX_LINK_BODY_DAYS = _int("OUTBOX_LINK_BODY_DAYS", 7)
+    OUTBOX_KEEP_DAYS = _int("OUTBOX_KEEP_DAYS", 90)
 
     COURSES_DIR = os.environ.get("COURSES_DIR", str(BASE_DIR / "courses"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -111,6 +135,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    OUTBOX_SHOWS_LINKS = True
 
 
 class TestingConfig(Config):
@@ -120,6 +145,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite://"
     WTF_CSRF_ENABLED = True
     MAIL_BACKEND = "outbox"
+    OUTBOX_SHOWS_LINKS = True
     BASE_URL = "http://pathways.test"
     # Created on first upload; nothing a test stores lands in the instance folder.
     EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR") or str(Path(tempfile.gettempdir()) / "pathways-test-evidence")

@@ -1,5 +1,5 @@
 """Command-line tools: `flask users`, `flask organisations`, `flask courses`, `flask standards`, `flask demo`,
-`flask outbox`, `flask certificates`, `flask scheduler`.
+`flask outbox`, `flask certificates`, `flask scheduler`, `flask backup`.
 
 Every error is one clear line on stderr and a non-zero exit; nothing is changed on error.
 """
@@ -235,12 +235,19 @@ mail = click.Group("outbox", help="The email outbox.")
 
 
 @mail.command("deliver")
-@click.option("--limit", default=100, show_default=True, help="Most messages to try in this run.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Most messages to try in this run.")
 def deliver(limit):
-    """Send queued emails that are due (MAIL_BACKEND=smtp)."""
+    """Send queued emails that are due (MAIL_BACKEND=smtp); safe beside the scheduler's outbox job."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     if not outbox.sending_enabled():
         _fail("MAIL_BACKEND is not 'smtp'; messages stay on the outbox page")
-    report = outbox.deliver_due(limit=limit)
+    try:
+        report = outbox.deliver_due(limit=limit)
+    except SQLAlchemyError as error:
+        _fail(f"the database failed while sending email ({type(error).__name__}); a message the mail server may "
+              "have accepted is sent again, with the same Message-ID, once its claim lapses (MAIL_CLAIM_SECONDS)")
     click.echo(f"Outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed for good")
 
 
@@ -324,41 +331,59 @@ def _when(value) -> str:
 
 @scheduler_cli.command("run")
 def run_scheduler():
-    """Run the scheduled jobs until stopped (SIGTERM or Ctrl+C). Only one scheduler is active at a time: a
-    second one stands by and takes over when the first stops."""
+    """Run the scheduled jobs until stopped (SIGTERM or Ctrl+C). Only one scheduler is active at a time, holding
+    a lease: a second one stands by and takes over when the first stops, dies or hangs."""
     from app.services import scheduling
 
     try:
         scheduler = scheduling.Scheduler(current_app._get_current_object())
     except ServiceError as error:
         _fail(f"SCHEDULER_JOBS: {error.message}")
-    except ValueError:
-        _fail("SCHEDULER_POLL_SECONDS must be a number of seconds, such as 5")
+    except scheduling.SettingError as error:
+        _fail(str(error))
     scheduler.install_signal_handlers()
     scheduler.serve()
 
 
 @scheduler_cli.command("run-once")
 @click.argument("job")
-def run_job_once(job):
-    """Run one job now (recorded with the trigger run-once) and print its counts."""
+@click.option("--now", "send_now", is_flag=True,
+              help="Send what quiet hours hold back (reminders, weekly digests) at once, to try them out in "
+                   "development. Refused in production.")
+def run_job_once(job, send_now):
+    """Run one job now (recorded with the trigger run-once) and print its counts, or what quiet hours held."""
     import logging
 
-    from app.services import scheduling
+    from app.services import reminders, scheduling
 
+    production = current_app.config.get("ENV_NAME") == "production"
+    try:
+        holds = scheduling.get_job(job).holds
+    except scheduling.UnknownJob as error:
+        _fail(error.message)
+    if send_now and holds is None:
+        _fail(f"--now is only for jobs that quiet hours hold back "
+              f"({', '.join(j.name for j in scheduling.JOBS.values() if j.holds)}); {job} has no quiet hours")
+    if send_now and production:
+        start, end = reminders.DAYTIME_HOURS
+        _fail(f"--now is refused in production: {holds} go out only from {start:02d}:00 to {end:02d}:00 London "
+              "time, so nobody is emailed at night")
     # The outcome is printed as one line below (and recorded): no log lines around it.
     logger = logging.getLogger(scheduling.log.name)
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        run = scheduling.run_job(job, scheduling.RUN_ONCE)
-    except scheduling.UnknownJob as error:
-        _fail(error.message)
+        run = scheduling.run_job(job, scheduling.RUN_ONCE, ignore_quiet_hours=send_now)
     finally:
         logger.setLevel(level)
     duration = scheduling.describe_duration(run)
     if run.outcome.value != "succeeded":
         _fail(f"{job} failed after {duration} (run {run.id}): {run.error.splitlines()[0]}")
+    held = scheduling.held_for_quiet_hours(job, run.counts)
+    if held is not None:
+        hint = "" if production or not run.counts["held_for_daytime"] else " (add --now to send them now)"
+        click.echo(f"{job} held: {held}{hint}")
+        return
     click.echo(f"{job} succeeded in {duration}: {scheduling.describe_counts(run.counts)}")
 
 
@@ -380,7 +405,51 @@ def list_jobs():
                "'flask scheduler run')")
 
 
+backup_cli = click.Group("backup", help="Back up and restore the database and the evidence files together.")
+
+
+@backup_cli.command("create")
+@click.argument("path", required=False, type=click.Path())
+def create_backup(path):
+    """Write one archive (.tar.gz) holding the database, the evidence files and a manifest of both, to PATH (a
+    file or a folder; by default instance/backups/). Safe while Pathways runs."""
+    from app.services import backup
+
+    try:
+        backup.create(path, echo=click.echo)
+    except backup.BackupError as error:
+        _fail(error.message)
+
+
+@backup_cli.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+def check_backup(path):
+    """Check that the archive at PATH is whole: every file against the checksum in its manifest."""
+    from app.services import backup
+
+    try:
+        checked = backup.verify(path, echo=click.echo)
+    except backup.BackupError as error:
+        _fail(error.message)
+    click.echo(f"{path} is whole: {backup.describe(checked)}")
+
+
+@backup_cli.command("restore")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database or evidence folder that already holds data.")
+def restore_backup(path, force):
+    """Replace the database and the evidence files with the backup at PATH. Stop the web servers and the
+    scheduler first."""
+    from app.services import backup
+
+    try:
+        backup.restore(path, force=force, echo=click.echo)
+    except backup.BackupError as error:
+        _fail(error.message)
+
+
 def init_commands(app: Flask) -> None:
+    app.cli.add_command(backup_cli)
     app.cli.add_command(users)
     app.cli.add_command(organisations_cli)
     app.cli.add_command(courses_cli)

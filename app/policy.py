@@ -109,12 +109,19 @@ def can_change_intake(actor: Person, intake) -> bool:
 
 
 def can_manage_person(actor: Person, person: Person) -> bool:
-    """Admins manage everyone; coordinators manage people of their organisations, except admins."""
+    """Admins manage everyone; coordinators manage people of their organisations, except admins and coordinators
+    of organisations beyond their own (a borough coordinator cannot demote a programme-wide one employed there)."""
     if is_admin(actor):
         return True
     if not is_coordinator(actor) or person.has_role(Role.ADMIN):
         return False
-    return can_manage_in_organisation(actor, person.organisation_id)
+    if not can_manage_in_organisation(actor, person.organisation_id):
+        return False
+    mine = managed_organisation_ids(actor)
+    if mine is not None and person.has_role(Role.COORDINATOR):
+        theirs = person.coordinator_scope_ids
+        return theirs is not None and theirs <= mine
+    return True
 
 
 def grantable_roles(actor: Person) -> list[Role]:
@@ -158,6 +165,12 @@ def navigation_for(person: Person) -> list[dict]:
     if can_manage_scheduled_jobs(person):
         items.append({"href": url_for("scheduling.index"), "text": "Scheduled jobs"})
     return items
+
+
+def can_change_run(actor: Person, run) -> bool:
+    """Admins and programme-wide coordinators change any run (its live sessions, say); a borough coordinator
+    only a run they set up."""
+    return managed_organisation_ids(actor) is None or (is_coordinator(actor) and run.created_by_id == actor.id)
 
 
 def can_manage_runs(person: Person) -> bool:

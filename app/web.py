@@ -17,6 +17,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import policy
 
 request_log = logging.getLogger("pathways.request")
+# Pathways uses none of these browser features; no page (or anything injected into one) may.
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
 def init_request_hooks(app: Flask) -> None:
@@ -48,8 +50,16 @@ def init_request_hooks(app: Flask) -> None:
             f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
             "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'",
         )
-        if current_user and current_user.is_authenticated:
-            response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if app.config["PREFERRED_URL_SCHEME"] == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Nothing shown to someone signed in is kept by a browser or proxy (pages, certificate ZIPs, exports),
+        # unless a route made it public. Read from the session, not the person: a response must not need the
+        # database (static files, /healthz).
+        if session.get("_user_id") and request.endpoint != "static":
+            cache = response.headers.get("Cache-Control", "")
+            if "no-store" not in cache and "public" not in cache:
+                response.headers["Cache-Control"] = "no-store"
         duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         request_log.info(
             "request_id=%s method=%s path=%s status=%s duration_ms=%.1f",
@@ -63,8 +73,39 @@ def init_request_hooks(app: Flask) -> None:
 
 
 def init_error_handlers(app: Flask) -> None:
+    from contextlib import suppress
+
+    from flask import make_response
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from app.extensions import db, login_manager
+
     def page(code: int, title: str):
         return render_template(f"errors/{code}.html", title=title), code
+
+    def unavailable(error: Exception):
+        """While the database cannot be reached, every request gets this page. It is drawn from the templates
+        alone: the person is shown as signed out for this one response (their session is untouched), so
+        neither the layout nor the response hooks try to load them."""
+        error_log.warning("request_id=%s path=%s database unavailable: %s", g.get("request_id", "-"),
+                          request.path, _first_line(error))
+        # The connection may be gone: the session is discarded at the end of the request anyway.
+        with suppress(SQLAlchemyError):
+            db.session.rollback()
+        login_manager._update_request_context_with_user()  # anonymous, without reading the session's person
+        response = make_response(render_template("errors/503.html", title=UNAVAILABLE_TITLE), 503)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    def database_error(error):
+        if not database_unavailable(error):
+            raise error  # a fault of the request itself: logged, and answered by the 500 page below
+        return unavailable(error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -87,8 +128,58 @@ def init_error_handlers(app: Flask) -> None:
         return page(413, "The file is too large")
 
     @app.errorhandler(500)
-    def server_error(_error):
-        return page(500, "Sorry, there is a problem with Pathways")
+    def server_error(error):
+        original = getattr(error, "original_exception", None)
+        # Failures outside the view (e.g. loading the person for a response header) arrive here.
+        if original is not None and database_unavailable(original):
+            return unavailable(original)
+        try:
+            # The failed request's transaction may be unusable; the layout reads the person afresh.
+            db.session.rollback()
+            return page(500, "Sorry, there is a problem with Pathways")
+        except SQLAlchemyError as failure:
+            if database_unavailable(failure):
+                return unavailable(failure)
+            # Whatever broke also breaks reading the person: draw the page as for someone signed out.
+            login_manager._update_request_context_with_user()
+            return page(500, "Sorry, there is a problem with Pathways")
+
+
+error_log = logging.getLogger("pathways.errors")
+UNAVAILABLE_TITLE = "Sorry, Pathways is not available at the moment"
+RETRY_AFTER_SECONDS = 30
+# SQLite reports a missing or locked file, a full disk and a misspelt column alike as OperationalError: only
+# these mean the database cannot be used just now.
+SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked", "database table is locked",
+                      "disk i/o error", "database or disk is full", "attempt to write a readonly database")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached or used for now (so trying again later can
+    work), rather than a fault of the request itself."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(error, DisconnectionError | PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if type(error.orig).__module__.startswith("sqlite3"):
+        return str(error.orig).lower().startswith(SQLITE_UNAVAILABLE)
+    # psycopg's OperationalError: refused or lost connections, a server shutting down or out of
+    # connections, deadlocks, lock and statement timeouts.
+    return True
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's error in one line, for the log (a refused connection spans several)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
 def init_templates(app: Flask) -> None:

@@ -73,14 +73,14 @@ def make_learning_course(slug: str = "leading-digital-change", *, lessons: int =
 
 
 def make_run(course: Course, *, name: str = "Spring", kind: RunKind = RunKind.SCHEDULED, capacity: int | None = None,
-             starts_in: int = 30, days: int = 28) -> CourseRun:
+             starts_in: int = 30, days: int = 28, created_by=None) -> CourseRun:
     today = clock.today()
     scheduled = kind is RunKind.SCHEDULED
     run = CourseRun(course=course, kind=kind, name=name,
                     starts_on=today + timedelta(days=starts_in) if scheduled else None,
                     ends_on=today + timedelta(days=starts_in + days) if scheduled else None,
                     enrolment_deadline=today + timedelta(days=starts_in) if scheduled else None,
-                    capacity=capacity if scheduled else None)
+                    capacity=capacity if scheduled else None, created_by_id=created_by.id if created_by else None)
     db.session.add(run)
     db.session.commit()
     return run

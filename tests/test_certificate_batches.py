@@ -356,7 +356,9 @@ def test_the_zip_holds_the_stored_pdfs_and_a_manifest(client, signed_in_admin, r
     revoked = certificates.revoke(signed_in_admin, current_certificates()[2], "Issued by mistake")
     db.session.commit()
 
-    entries = zip_entries(client.get(f"/runs/{run.id}/certificates.zip"))
+    download = client.get(f"/runs/{run.id}/certificates.zip")
+    assert download.headers["Cache-Control"] == "no-store"  # nobody's certificates stay in a shared cache
+    entries = zip_entries(download)
     current = current_certificates()
     stored = {c.number: db.session.get(CertificateFile, c.id) for c in current
               if certificates.can_download(signed_in_admin, c)}

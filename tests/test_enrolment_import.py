@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Enrolment, EnrolmentStatus, OutboundEmail, Role
 from app.services import clock
+from app.services.enrolment import not_found_message
 from tests.conftest import make_person, post_form, sign_in
 from tests.course_factories import enrol, make_course, make_learner, make_run
 from tests.pages import html_of, page_title, text_of
@@ -135,15 +136,15 @@ def test_every_problem_is_shown_against_its_line_and_nothing_is_saved(client, co
     assert page_title(preview).startswith("Error: ")
     assert row_problems(preview) == {
         2: [],
-        3: ["Nobody on Pathways has the email address nobody@example.org"],
-        4: ["London Borough of Camden is not one of your organisations"],
+        3: [not_found_message("nobody@example.org")],
+        4: [not_found_message("camden@example.org")],
         5: ["Al Ready is already enrolled on this run"],
         6: ["ok@example.org is also on line 2"],
         7: ["Enter an email address in the correct format, like name@example.org"],
         8: ["Gone Person's account is deactivated"],
         9: ["This line has more than one value; it must hold only an email address"],
     }
-    assert "Line 3: Nobody on Pathways has the email address nobody@example.org" in error_summary(preview)
+    assert f"Line 3: {not_found_message('nobody@example.org')}" in error_summary(preview)
     assert "Nobody has been enrolled: fix the file and upload it again" in text_of(preview)
     assert hidden_content(preview) is None
     assert state() == before
@@ -210,7 +211,7 @@ def test_a_tampered_confirmation_cannot_reach_other_organisations(client, coordi
     response = confirm(client, run, "email\nann@example.org\ncamden@example.org\n")
 
     assert response.status_code == 400
-    assert row_problems(response)[3] == ["London Borough of Camden is not one of your organisations"]
+    assert row_problems(response)[3] == [not_found_message("camden@example.org")]
     assert state() == before
 
 

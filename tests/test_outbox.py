@@ -6,20 +6,24 @@ leaves them queued with the reason and a later time to try, until they are given
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
+from app import create_app
 from app.extensions import db
 from app.models import OutboundEmail
 from app.models.email import EmailStatus
 from app.models.types import utcnow
 from app.services import outbox
-from tests.conftest import make_person, post_form
+from tests.conftest import BACKEND, _create_postgres_database, _drop_postgres_database, make_person, post_form
 
 
 def free_port() -> int:
@@ -247,18 +251,29 @@ def test_deliver_command_prints_counts(mailbox, person, runner):
     assert result.output.strip() == "Outbox: 0 sent, 1 to retry, 0 failed for good"
 
 
+def test_deliver_command_refuses_a_limit_below_one(mailbox, runner):
+    result = runner.invoke(args=["outbox", "deliver", "--limit", "0"])
+    assert result.exit_code != 0
+    assert "Invalid value for '--limit': 0 is not in the range x>=1" in result.output
+
+
 def test_deliver_command_refuses_without_smtp(runner):
     result = runner.invoke(args=["outbox", "deliver"])
     assert result.exit_code != 0
     assert "MAIL_BACKEND is not 'smtp'" in result.output
 
 
-def test_forgot_password_emails_the_link_through_smtp(mailbox, person, client):
+def test_forgot_password_queues_the_link_and_the_outbox_sends_it(mailbox, person, client):
     db.session.remove()
     response = post_form(client, "/forgot-password", {"email": "SAM@example.org"})
 
     assert response.status_code == 200
     assert "Check your email" in response.get_data(as_text=True)
+    assert "is on its way" in response.get_data(as_text=True)
+    assert mailbox.messages == []  # the request only queues it
+    assert db.session.scalars(select(OutboundEmail)).one().status is EmailStatus.QUEUED
+
+    assert outbox.deliver_due().sent == 1  # as the scheduler's minute job does
     received = mailbox.only()
     assert received["To"] == "sam@example.org"
     assert received["Subject"] == "Choose a new Pathways password"
@@ -268,3 +283,99 @@ def test_forgot_password_emails_the_link_through_smtp(mailbox, person, client):
     assert client.get(link_path).status_code == 200
     sent = db.session.scalars(select(OutboundEmail)).one()
     assert sent.status is EmailStatus.SENT
+
+
+def test_every_try_carries_the_message_id_fixed_when_queued(mailbox, person):
+    message = queue_reset(person)
+    message_id = message.message_id
+    assert re.fullmatch(r"<[0-9a-f]{32}@pathways\.london>", message_id)
+
+    mailbox.refuse_data = "451 4.3.0 Try again later"
+    assert outbox.deliver_due().retrying == 1
+    mailbox.refuse_data = None
+    assert outbox.deliver_due(now=fresh(message).next_attempt_at + timedelta(seconds=1)).sent == 1
+
+    assert mailbox.only()["Message-ID"] == message_id
+    assert fresh(message).message_id == message_id
+    assert fresh(message).attempts == 2
+
+
+def test_each_try_is_recorded_and_the_claim_ended(mailbox, person):
+    message = queue_reset(person)
+    before = utcnow()
+    outbox.deliver_due()
+    sent = fresh(message)
+    assert sent.last_attempt_at >= before
+    assert (sent.claimed_by, sent.claimed_until) == (None, None)
+
+
+def test_a_sender_stops_when_its_fence_says_so_and_gives_back_its_claims(mailbox, person):
+    messages = [queue_reset(make_person(f"reader{n}@example.org", name=f"Reader {n}")) for n in range(3)]
+    checks = []
+
+    def fence():
+        checks.append(len(mailbox.messages))
+        return len(mailbox.messages) < 1  # stop once one message is out
+
+    report = outbox.deliver_due(fence=fence)
+
+    assert (report.sent, report.stopped) == (1, True)
+    assert len(mailbox.messages) == 1
+    rest = [fresh(m) for m in messages[1:]]
+    assert {(m.status, m.attempts, m.claimed_by) for m in rest} == {(EmailStatus.QUEUED, 0, None)}
+    # Given back, not left to lapse: the next sender sends them at once.
+    assert outbox.deliver_due().sent == 2
+    assert len(mailbox.messages) == 3
+
+
+def test_a_fenced_off_sender_claims_nothing(mailbox, person):
+    message = queue_reset(person)
+
+    report = outbox.deliver_due(fence=lambda: False)
+
+    assert (report.attempted, report.stopped) == (0, True)
+    assert mailbox.messages == []
+    assert fresh(message).claimed_by is None
+
+
+@pytest.fixture
+def own_database(tmp_path):
+    """An empty database for one test: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if BACKEND == "postgresql":
+        url, server = _create_postgres_database()
+        yield url
+        _drop_postgres_database(url, server)
+    else:
+        yield f"sqlite:///{tmp_path / 'outbox.db'}"
+
+
+def message_ids() -> list[str]:
+    with db.engine.connect() as connection:  # a transaction of its own, ended before the next migration
+        return connection.scalars(select(OutboundEmail.message_id)).all()
+
+
+def test_messages_waiting_at_the_upgrade_get_a_message_id_that_a_downgrade_keeps(own_database):
+    application = create_app("testing", SQLALCHEMY_DATABASE_URI=own_database)
+    with application.app_context():
+        try:
+            upgrade(revision="0005_cohort_review")
+            with db.engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO outbound_email (created_at, recipient, subject, body_text, purpose, status, attempts, "
+                    "next_attempt_at) VALUES (CURRENT_TIMESTAMP, 'sam@example.org', 'Hello', 'Hello Sam', "
+                    "'invitation', 'queued', 0, CURRENT_TIMESTAMP)"))
+
+            upgrade()
+            assert message_ids() == ["<pathways-outbox-1@pathways.london>"]
+
+            downgrade(revision="0005_cohort_review")
+            upgrade()
+            assert message_ids() == ["<pathways-outbox-1@pathways.london>"]
+            with pytest.raises(IntegrityError), db.engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO outbound_email (created_at, recipient, subject, body_text, purpose, status, attempts, "
+                    "next_attempt_at, message_id) SELECT created_at, recipient, subject, body_text, purpose, status, "
+                    "attempts, next_attempt_at, message_id FROM outbound_email"))
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -317,6 +317,14 @@ def test_nothing_is_queued_at_night(hour, minute):
     assert run_reminders(at(TODAY, 8, 0))["emails"] == 1
 
 
+def test_a_deliberate_run_sends_what_quiet_hours_hold_and_the_next_daytime_run_sends_nothing_more():
+    _learner_with_three_reminders()
+    counts = reminders.queue_due_reminders(at(TODAY, 22), quiet_hours=False)
+    db.session.commit()
+    assert counts["emails"] == 1 and count_of(Reminder) == 3
+    assert run_reminders(at(TODAY + timedelta(days=1), 8, 5))["emails"] == 0
+
+
 def test_inactive_people_get_nothing():
     learner = _learner_with_three_reminders()
     learner.active = False

@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, CourseRun, Enrolment, EnrolmentStatus, LiveSession, OutboundEmail, Role, RunKind
+from app.services import ServiceError, runs
+from app.services.enrolment import not_found_message
 from tests.conftest import csrf_token, make_person, post_form, sign_in
 from tests.course_factories import enrol, make_course, make_learner, make_run
 from tests.pages import field_error, html_of, page_title, text_of
@@ -209,9 +211,9 @@ def test_a_full_run_puts_people_on_the_waitlist_and_says_so(client, coordinator,
 @pytest.mark.parametrize(("email", "message"), [
     ("", "Enter the email address of the person to enrol"),
     ("not-an-email", "Enter an email address in the correct format, like name@example.org"),
-    ("nobody@example.org",
-     "Nobody on Pathways has the email address nobody@example.org. Invite them from People first"),
-    ("camden@example.org", "London Borough of Camden is not one of your organisations"),
+    ("nobody@example.org", not_found_message("nobody@example.org")),
+    # Someone of another organisation gets the same answer: enrolling reveals neither account nor employer.
+    ("camden@example.org", not_found_message("camden@example.org")),
     ("lee@example.org", "Lee Learner is already enrolled on this run"),
 ])
 def test_enrolling_someone_who_cannot_be_enrolled_is_explained_and_changes_nothing(client, coordinator, course, email,
@@ -272,7 +274,8 @@ def test_withdrawing_gives_the_place_to_the_first_on_the_waitlist_and_emails_the
     assert (email.recipient, email.purpose) == ("first@example.org", "waitlist_place")
     assert email.subject == "You have a place on Leading digital change"
     assert count(OutboundEmail) == 1
-    assert ("Lou Leaving has been withdrawn. Fay First has been given a place from the waitlist and emailed."
+    assert ("Lou Leaving has been withdrawn. Fay First has been given a place from the waitlist and will get an "
+            "email shortly."
             in text_of(client.get(f"/runs/{run.id}")))
 
 
@@ -349,7 +352,7 @@ def session_form(**overrides) -> dict:
 
 
 def test_a_live_session_is_added_in_london_time(client, coordinator, course):
-    run = make_run(course)
+    run = make_run(course, created_by=coordinator)
     day = date(date.today().year + 1, 7, 1)  # British Summer Time: UTC+1
 
     response = post_form(client, f"/runs/{run.id}/live-sessions",
@@ -376,11 +379,15 @@ def test_a_live_session_is_added_in_london_time(client, coordinator, course):
     ({"end_time": "4pm"}, "end_time", "End time must be a real time in 24-hour format, like 14:30"),
     ({"end_time": "14:00"}, "end_time", "The session must end after it starts"),
     ({"location": "", "online_url": ""}, "location", "Enter a place or an online link for the session"),
-    ({"online_url": "javascript:alert(1)"}, "online_url", "The online link must start with https://"),
+    *[({"online_url": link}, "online_url",
+       "Enter the online link as a web address starting https://, like https://meet.example.org/abc")
+      for link in ("javascript:alert(1)", 'https://evil.example/"><script>', "http://meet.example.org/abc",
+                   "https://meet example.org", "https://user:pw@meet.example.org/", "https://localhost/x",
+                   "meet.example.org/abc")],
 ])
 def test_bad_live_session_details_are_explained_and_nothing_is_saved(client, coordinator, course, overrides, field,
                                                                      message):
-    run = make_run(course)
+    run = make_run(course, created_by=coordinator)
     response = post_form(client, f"/runs/{run.id}/live-sessions", session_form(**overrides),
                          token_from=f"/runs/{run.id}")
     assert response.status_code == 400
@@ -390,7 +397,7 @@ def test_bad_live_session_details_are_explained_and_nothing_is_saved(client, coo
 
 
 def test_self_paced_runs_have_no_live_sessions(client, coordinator, course):
-    run = make_run(course, kind=RunKind.SELF_PACED)
+    run = make_run(course, kind=RunKind.SELF_PACED, created_by=coordinator)
     assert "Add a live session" not in text_of(client.get(f"/runs/{run.id}"))
     response = post_form(client, f"/runs/{run.id}/live-sessions", session_form(), token_from=f"/runs/{run.id}")
     assert response.status_code == 400
@@ -478,3 +485,15 @@ def test_calendar_files_need_signing_in_and_dates(client, course):
     assert client.get(f"/runs/{anytime.id}/calendar.ics").status_code == 404
     assert client.get("/runs/999/calendar.ics").status_code == 404
     assert client.get("/live-sessions/999/calendar.ics").status_code == 404
+
+
+def test_only_the_coordinator_who_set_up_a_run_adds_its_live_sessions(client, coordinator, course):
+    others = make_run(course, created_by=make_person("other@example.org", roles=(Role.COORDINATOR,),
+                                                     scope=("E09000007",)))
+    assert "Add a live session" not in text_of(client.get(f"/runs/{others.id}"))
+    response = post_form(client, f"/runs/{others.id}/live-sessions", session_form(), token_from=f"/runs/{others.id}")
+    assert response.status_code == 403
+    assert count(LiveSession) == 0
+    with pytest.raises(ServiceError, match="only the coordinator who set it up"):
+        runs.add_live_session(coordinator, others, title="Mine", starts_at=datetime(2027, 1, 12, 10, tzinfo=UTC),
+                              ends_at=datetime(2027, 1, 12, 11, tzinfo=UTC), location="Town hall")

@@ -1,23 +1,36 @@
 """Scheduled jobs: runs recorded with their counts; a failed run rolled back, recorded and retried at the next tick;
-one active scheduler at a time (a second stands by and takes over when the first is killed); two schedulers acting
-at once still send each reminder exactly once; `flask scheduler`; and the admin page."""
+one active scheduler at a time, by a lease in the database with a heartbeat and a fencing token (a standby takes
+over a killed or hung leader within the lease; a leader that loses its lease, or cannot renew it, stops before its
+next batch, so nothing is done twice; runs cut short are closed on takeover, whatever their host); two schedulers
+acting at once still send each reminder exactly once; `flask scheduler`, quiet hours explained and `--now`; and
+the admin page."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select, text
+import time_machine
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import (
@@ -29,32 +42,39 @@ from app.models import (
     OutboundEmail,
     Reminder,
     Role,
+    SchedulerLease,
     SignInAttempt,
 )
+from app.models.email import EmailStatus
 from app.models.types import utcnow
 from app.services import clock, scheduling
 from app.services.scheduling import Job, cron, every
 from tests.conftest import make_person, post_form, sign_in
 from tests.course_factories import enrol, make_course, make_learner, make_run
 from tests.pages import text_of
+from tests.scheduler_race import ITEM
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS_PAGE = "/admin/scheduled-jobs"
-POLL = "0.2"
+# Scheduler processes renew their lease every POLL seconds; it runs out LEASE seconds after the last renewal.
+POLL, LEASE = "0.2", "1"
+HOST = socket.gethostname()
 
 
-def wait_for(condition, what: str, timeout: float = 30.0) -> None:
+def wait_for(condition, what: str, timeout: float = 30.0, *, logs=()) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.05)
-    pytest.fail(f"gave up waiting for {what}")
+    shown = "".join(f"\n--- {log.name}:\n{log.read_text()[-3000:]}" for log in logs)
+    pytest.fail(f"gave up waiting for {what}{shown}")
 
 
 def fresh(query):
     """Read committed data, as another process left it, ending the read at once (SQLite writers wait on readers)."""
     db.session.rollback()
+    db.session.expire_all()  # objects already loaded are read again
     result = query()
     db.session.rollback()
     return result
@@ -80,7 +100,7 @@ def flaky(monkeypatch):
     """A job, every second, whose first run adds an organisation and then fails; later runs succeed."""
     calls = []
 
-    def run():
+    def run(context):
         calls.append(len(calls) + 1)
         partner(f"FLAKY{len(calls)}")
         if len(calls) == 1:
@@ -139,7 +159,7 @@ def test_a_failed_run_is_recorded_with_its_error_and_its_work_rolled_back(flaky)
 
 
 def test_a_job_that_did_only_part_of_its_work_is_recorded_failed_with_its_counts(monkeypatch):
-    def run():
+    def run(context):
         partner("HALF")
         db.session.commit()  # work the job commits itself stays
         raise scheduling.JobIncomplete("1 certificate(s) could not be issued (enrolment:4: no template)",
@@ -169,19 +189,25 @@ def test_at_start_a_scheduler_runs_jobs_that_failed_never_ran_or_missed_their_ti
     assert scheduling.due_at_start(jobs, now) == ["never", "failed", "missed", "missed-3"]
 
 
-def test_runs_cut_short_by_a_dead_process_on_this_host_are_recorded_failed():
-    host = scheduling.socket.gethostname()
+def test_runs_by_hand_cut_short_by_a_dead_process_on_this_host_are_recorded_failed_when_a_scheduler_starts(app):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True)
-    dead = add_run("reminders", JobOutcome.RUNNING, utcnow(), host=host, pid=int(finished.stdout))
-    alive = add_run("outbox", JobOutcome.RUNNING, utcnow(), host=host, pid=os.getppid())
-    elsewhere = add_run("risk-refresh", JobOutcome.RUNNING, utcnow(), host="another-host", pid=int(finished.stdout))
-
-    assert scheduling.mark_abandoned_runs() == 1
+    dead = add_run("reminders", JobOutcome.RUNNING, utcnow(), host=HOST, pid=int(finished.stdout), trigger="run-once")
+    alive = add_run("outbox", JobOutcome.RUNNING, utcnow(), host=HOST, pid=os.getppid(), trigger="run-once")
+    # Perhaps a "Run now" in a web worker there: nobody here can tell whether it still runs.
+    elsewhere = add_run("risk-refresh", JobOutcome.RUNNING, utcnow(), host="another-host", pid=int(finished.stdout),
+                        trigger="run-once")
+    lease = scheduling.Lease(db.engine.url, seconds=30, poll=1)
+    try:
+        assert lease.try_acquire()
+        assert scheduling.close_abandoned_runs(lease) == 1
+    finally:
+        lease.release()
+        lease.close()
 
     outcomes = fresh(lambda: {run.id: (run.outcome, run.error) for run in db.session.scalars(select(JobRun))})
-    assert outcomes[dead.id][0] == JobOutcome.FAILED
-    assert "stopped before it finished" in outcomes[dead.id][1]
+    assert outcomes[dead.id] == (JobOutcome.FAILED, f"The process running it (pid {finished.stdout.strip()} on {HOST}) "
+                                                    "stopped before it finished.")
     assert outcomes[alive.id][0] == JobOutcome.RUNNING
     assert outcomes[elsewhere.id][0] == JobOutcome.RUNNING
 
@@ -199,8 +225,9 @@ def test_schedules_are_in_london_time():
 
 def test_the_scheduler_retries_a_failed_job_at_its_next_tick_and_runs_a_missed_job_once(app, flaky, monkeypatch):
     missed_calls = []
-    missed = Job("missed", "Daily.", cron("Daily at 03:00", hour=3, minute=0), lambda: missed_calls.append(1) or {})
-    current = Job("current", "Daily, ran today.", cron("Daily at 03:00", hour=3, minute=0), lambda: {"ran": 1})
+    missed = Job("missed", "Daily.", cron("Daily at 03:00", hour=3, minute=0),
+                 lambda context: missed_calls.append(1) or {})
+    current = Job("current", "Daily, ran today.", cron("Daily at 03:00", hour=3, minute=0), lambda context: {"ran": 1})
     for job in (missed, current):
         monkeypatch.setitem(scheduling.JOBS, job.name, job)
     add_run("missed", JobOutcome.SUCCEEDED, utcnow() - timedelta(days=3))
@@ -225,13 +252,12 @@ def test_the_scheduler_retries_a_failed_job_at_its_next_tick_and_runs_a_missed_j
     assert missed_calls == [1]
     assert [run.trigger for run in runs_of("missed")] == ["schedule", "schedule"]
     assert len(runs_of("current")) == 1
-    # The lock is free again once the scheduler has stopped.
-    lock = scheduling.scheduler_lock(app)
-    assert lock.try_acquire()
-    lock.release()
+    # The lease is free again once the scheduler has stopped: a standby takes over at its next try.
+    assert fresh(scheduling.active_scheduler) is None
+    assert fresh(scheduling.lease_state).token == 1
 
 
-# One active scheduler -------------------------------------------------------------------------------------------
+# One active scheduler: the lease -------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -240,22 +266,168 @@ def processes():
     yield started
     for process in started:
         if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGCONT)
             process.kill()
             process.wait(10)
 
 
+def scheduler_env(database_url: str, jobs: str = "purge-attempts") -> dict:
+    return dict(os.environ, PATHWAYS_ENV="testing", DATABASE_URL=database_url, SCHEDULER_POLL_SECONDS=POLL,
+                SCHEDULER_LEASE_SECONDS=LEASE, SCHEDULER_JOBS=jobs, LOG_LEVEL="INFO")
+
+
 def start_scheduler(processes, database_url: str, log: Path, jobs: str = "purge-attempts") -> subprocess.Popen:
-    env = dict(os.environ, PATHWAYS_ENV="testing", DATABASE_URL=database_url, SCHEDULER_POLL_SECONDS=POLL,
-               SCHEDULER_JOBS=jobs, LOG_LEVEL="INFO")
     with log.open("w") as output:
         process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "scheduler", "run"], cwd=ROOT,
-                                   env=env, stdout=output, stderr=subprocess.STDOUT)
+                                   env=scheduler_env(database_url, jobs), stdout=output, stderr=subprocess.STDOUT)
+    processes.append(process)
+    return process
+
+
+def start_sending_scheduler(processes, database_url: str, log: Path, work_log: Path, items: int) -> subprocess.Popen:
+    """A scheduler process whose one job works through ``items`` items a batch at a time (tests/scheduler_race.py)."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.scheduler_race", "serve", database_url, str(work_log), str(items)],
+            cwd=ROOT, env=scheduler_env(database_url, "send-slowly"), stdout=output, stderr=subprocess.STDOUT)
     processes.append(process)
     return process
 
 
 def logged(log: Path, text: str):
     return lambda: text in log.read_text()
+
+
+def lease_is_free_to_take() -> bool:
+    """Whether a standby could write the lease now, or a process holds a lock on it (mid-write)."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as connection:
+            try:
+                connection.execute(text("SELECT token FROM scheduler_lease FOR UPDATE NOWAIT"))
+            except OperationalError:
+                return False
+            finally:
+                connection.rollback()
+        return True
+    connection = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.close()
+
+
+def hang(process: subprocess.Popen) -> None:
+    """SIGSTOP the process, at a moment it holds no lock on the database: hung mid-write it would keep every other
+    process from writing until it resumed, which is the database's rule, not the scheduler's."""
+    for _ in range(100):
+        process.send_signal(signal.SIGSTOP)
+        wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().split(") ")[1][0] == "T", "the stop", 5)
+        if lease_is_free_to_take():
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+    pytest.fail("the process always held a lock")
+
+
+@contextlib.contextmanager
+def serving(app, jobs: list[Job], *, poll: float = 0.2, lease: float = 1.0):
+    """A scheduler in a thread of this process, with its own engine for the lease."""
+    scheduler = scheduling.Scheduler(app, jobs=jobs, poll=poll, lease_for=lease)
+    thread = threading.Thread(target=scheduler.serve, daemon=True)
+    thread.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+        thread.join(20)
+    assert not thread.is_alive()
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """A job that, the first time it runs, works in batches (noting when each was done) until its fence stops it,
+    for at most ten seconds; later runs have nothing to do."""
+    work = SimpleNamespace(done=[], stopped=[], runs=0)
+
+    def run(context):
+        work.runs += 1
+        if work.runs > 1:
+            return {"batches": 0}
+        for _ in range(500):
+            try:
+                context.fence.check({"batches": len(work.done)})
+            except scheduling.LeaseLost:
+                work.stopped.append(time.monotonic())
+                raise
+            work.done.append(time.monotonic())
+            time.sleep(0.02)
+        return {"batches": len(work.done)}
+
+    work.job = Job("batches", "Works in batches.", every("Every hour", hours=1), run)
+    monkeypatch.setitem(scheduling.JOBS, work.job.name, work.job)
+    return work
+
+
+def take_lease_over(holder: str = "pid 99 on elsewhere") -> int:
+    """As another scheduler would, once this one's lease had run out: a new holder and the next token."""
+    state = fresh(scheduling.lease_state)
+    db.session.execute(update(SchedulerLease).where(SchedulerLease.token == state.token).values(
+        holder=holder, token=state.token + 1, renewed_at=state.now, expires_at=state.now + timedelta(minutes=10)))
+    db.session.commit()
+    return state.token + 1
+
+
+@contextlib.contextmanager
+def lease_unanswered():
+    """Lock the lease table, so the database answers nothing about the lease (as when it is unreachable)."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as connection:
+            connection.execute(text("LOCK TABLE scheduler_lease IN ACCESS EXCLUSIVE MODE"))
+            try:
+                yield
+            finally:
+                connection.rollback()
+        return
+    connection = sqlite3.connect(db.engine.url.database, timeout=10, isolation_level=None)
+    connection.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
+def test_of_standbys_finding_the_lease_run_out_at_the_same_moment_exactly_one_takes_it(app):
+    now = fresh(scheduling.database_now)
+    db.session.add(SchedulerLease(name=scheduling.LEASE_NAME, holder="pid 4242 on another-host", token=41,
+                                  acquired_at=now - timedelta(hours=1), renewed_at=now - timedelta(seconds=40),
+                                  expires_at=now - timedelta(seconds=10)))
+    db.session.commit()
+    leases = [scheduling.Lease(db.engine.url, seconds=30, poll=5, identity=f"standby {n}") for n in range(6)]
+    ready = threading.Barrier(len(leases))
+    taken = {}
+
+    def contend(lease):
+        ready.wait()
+        taken[lease.identity] = lease.try_acquire()
+
+    threads = [threading.Thread(target=contend, args=(lease,)) for lease in leases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for lease in leases:
+        lease.close()
+
+    [winner] = [identity for identity, won in taken.items() if won]
+    assert len(taken) == len(leases)
+    state = fresh(scheduling.lease_state)
+    assert (state.holder, state.token, state.live) == (winner, 42, True)
 
 
 def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_is_killed(app, database_url, processes,
@@ -266,56 +438,253 @@ def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_is_killed(ap
 
     def holder_and_standby():
         running = [p for p, log in logs.items() if f"Scheduler running (pid {p.pid} " in log.read_text()]
-        standing = [p for p, log in logs.items() if "Standing by: another scheduler holds the lock" in log.read_text()]
+        standing = [p for p, log in logs.items() if "Standing by: " in log.read_text()]
         return (running[0], standing[0]) if running and standing else None
 
-    wait_for(holder_and_standby, "one scheduler to take the lock and the other to stand by")
+    wait_for(holder_and_standby, "one scheduler to take the lease and the other to stand by", logs=logs.values())
     first, second = holder_and_standby()
-    assert f"(pid {first.pid} on " in logs[second].read_text()
-
-    lock = scheduling.scheduler_lock(app)
-    assert not lock.try_acquire()
-    assert f"pid {first.pid} " in scheduling.active_scheduler()
+    assert f"Standing by: pid {first.pid} on {HOST} holds the scheduler lease (token 1" in logs[second].read_text()
+    assert fresh(scheduling.active_scheduler) == f"pid {first.pid} on {HOST}"
     # The first ran the job due at start (it had never run).
-    wait_for(lambda: [(run.pid, run.outcome) for run in runs_of("purge-attempts")] == [
-        (first.pid, JobOutcome.SUCCEEDED)], "the first scheduler to run the job due")
+    wait_for(lambda: [(run.pid, run.outcome, run.lease_token) for run in runs_of("purge-attempts")] == [
+        (first.pid, JobOutcome.SUCCEEDED, 1)], "the first scheduler to run the job due")
 
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    wait_for(logged(logs[second], f"Scheduler running (pid {second.pid} "), "the second scheduler to take over")
-    assert f"pid {second.pid} " in scheduling.active_scheduler()
-    assert not lock.try_acquire()
+    killed = time.monotonic()
+    wait_for(logged(logs[second], f"Scheduler running (pid {second.pid} "), "the second scheduler to take over",
+             logs=logs.values())
+    assert time.monotonic() - killed < 2 * float(LEASE) + 1
+    assert "holding the lease (token 2, 1.0 seconds, renewed every 0.2 seconds)" in logs[second].read_text()
+    assert fresh(scheduling.active_scheduler) == f"pid {second.pid} on {HOST}"
 
     second.send_signal(signal.SIGTERM)
     assert second.wait(20) == 0
     assert "Scheduler stopped" in logs[second].read_text()
-    assert scheduling.active_scheduler() is None
-    assert lock.try_acquire()
-    lock.release()
+    assert fresh(scheduling.active_scheduler) is None
     # The second found the job done: nothing was due when it took over.
     assert "running now" not in logs[second].read_text()
     assert len(runs_of("purge-attempts")) == 1
 
 
-def test_a_scheduler_that_loses_its_postgresql_connection_stops_its_jobs_and_takes_the_lock_again(app, caplog):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("only a PostgreSQL lock can be lost: the operating system holds a file lock until the process ends")
+def test_a_hung_leader_is_taken_over_within_its_lease_and_stops_before_its_next_batch_when_it_resumes(
+        app, database_url, processes, tmp_path):
+    items = 40
+    work_log = tmp_path / "work.log"
+    work_log.touch()
+    logs = {}
+    for name in ("a", "b"):
+        process = start_sending_scheduler(processes, database_url, tmp_path / f"{name}.log", work_log, items)
+        logs[process] = tmp_path / f"{name}.log"
+
+    def by(process) -> list[int]:
+        lines = [line.split() for line in work_log.read_text().splitlines()]
+        return [int(item) for item, pid in lines if pid == str(process.pid)]
+
+    def leader_and_standby():
+        running = [p for p, log in logs.items() if f"Scheduler running (pid {p.pid} " in log.read_text()]
+        standing = [p for p, log in logs.items() if "Standing by: " in log.read_text()]
+        return (running[0], standing[0]) if running and standing else None
+
+    wait_for(leader_and_standby, "one scheduler to lead and the other to stand by", logs=logs.values())
+    leader, standby = leader_and_standby()
+    wait_for(lambda: len(by(leader)) >= 5, "the leader to get going")
+
+    hang(leader)
+    hung = time.monotonic()
+    done_before_the_hang = len(by(leader))
+    wait_for(logged(logs[standby], f"Scheduler running (pid {standby.pid} "), "the standby to take over", timeout=10,
+             logs=logs.values())
+    taken_over_in = time.monotonic() - hung
+    wait_for(lambda: count(SignInAttempt, SignInAttempt.account_digest.like(f"{ITEM}%")) == items,
+             "the new leader to finish the work")
+
+    leader.send_signal(signal.SIGCONT)
+    wait_for(logged(logs[leader], "Job send-slowly stopped"), "the old leader to stop its job", logs=logs.values())
+    wait_for(logged(logs[leader], "Lost the scheduler lease"), "the old leader to notice", logs=logs.values())
+    for process in (leader, standby):
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+
+    assert taken_over_in < float(LEASE) + 1.5
+    # Every item done exactly once; the old leader finished at most the batch it was hung in.
+    assert sorted(by(leader) + by(standby)) == list(range(1, items + 1))
+    assert len(by(leader)) - done_before_the_hang <= 1
+    old, new = runs_of("send-slowly")
+    assert (old.pid, old.lease_token, old.outcome) == (leader.pid, 1, JobOutcome.FAILED)
+    assert old.error.startswith(f"LeaseLost: pid {leader.pid} on {HOST} no longer holds the scheduler lease it "
+                                f"started under (token 1): pid {standby.pid} on {HOST} took it over (token 2)")
+    assert (new.pid, new.lease_token, new.outcome) == (standby.pid, 2, JobOutcome.SUCCEEDED)
+    assert new.counts == {"items": len(by(standby))}
+    # The new leader had closed the run it found left running.
+    assert "1 run(s) cut short by a scheduler that no longer holds the lease" in logs[standby].read_text()
+
+
+def test_a_leader_whose_lease_is_taken_over_stops_its_job_before_the_next_batch(app, batches, caplog):
     caplog.set_level(logging.INFO, logger=scheduling.log.name)
-    scheduler = scheduling.Scheduler(app, jobs=[], poll=0.1)
-    thread = threading.Thread(target=scheduler.serve, daemon=True)
+    with serving(app, [batches.job]):
+        wait_for(lambda: len(batches.done) >= 3, "the job to get going")
+        token = take_lease_over()
+        taken, done_before = time.monotonic(), len(batches.done)
+        wait_for(lambda: batches.stopped, "the job to stop")
+        wait_for(lambda: "Lost the scheduler lease: pid 99 on elsewhere holds it now (token 2); stopping the jobs "
+                         "at once" in caplog.text, "the heartbeat to notice")
+        wait_for(lambda: "Standing by: pid 99 on elsewhere holds the scheduler lease (token 2" in caplog.text,
+                 "the scheduler to stand by")
+
+    assert token == 2
+    assert batches.stopped[0] - taken < 0.5
+    assert len(batches.done) - done_before <= 1  # at most the batch under way
+    [run] = runs_of("batches")
+    assert (run.outcome, run.lease_token, run.counts) == (JobOutcome.FAILED, 1, {"batches": len(batches.done)})
+    assert run.error.startswith(f"LeaseLost: pid {os.getpid()} on {HOST} no longer holds the scheduler lease it "
+                                "started under (token 1): pid 99 on elsewhere took it over (token 2)")
+    # Stopping gave nothing away: the lease is the other scheduler's.
+    state = fresh(scheduling.lease_state)
+    assert (state.holder, state.token, state.live) == ("pid 99 on elsewhere", 2, True)
+
+
+def test_a_leader_that_cannot_renew_its_lease_stops_its_job_once_the_lease_may_have_run_out(app, batches, caplog):
+    caplog.set_level(logging.INFO, logger=scheduling.log.name)
+    with serving(app, [batches.job], poll=0.2, lease=1.0):
+        wait_for(lambda: len(batches.done) >= 3, "the job to get going")
+        with lease_unanswered():
+            unanswered = time.monotonic()
+            wait_for(lambda: batches.stopped, "the job to stop", timeout=10)
+            wait_for(lambda: "and it may have run out: stopping the jobs at once" in caplog.text,
+                     "the heartbeat to give up")
+        # Once the database answers again, the lease has run out and is taken again, with the next token.
+        wait_for(lambda: "holding the lease (token 2," in caplog.text, "the scheduler to take the lease again")
+
+    # Not before the lease could have run out (renewed at most one poll before), and at once after.
+    assert 1.0 - 0.2 - 0.1 <= batches.stopped[0] - unanswered <= 1.0 + 1.0
+    assert "Cannot renew the scheduler lease (" in caplog.text
+    first = runs_of("batches")[0]
+    assert (first.outcome, first.lease_token) == (JobOutcome.FAILED, 1)
+    assert first.error.startswith(f"LeaseLost: pid {os.getpid()} on {HOST} no longer holds the scheduler lease it "
+                                  "started under (token 1): it was not renewed within 1 seconds")
+
+
+class SlowMailServer:
+    """An SMTP server on loopback that takes a moment over each message, keeping each one's Message-ID."""
+
+    def __init__(self):
+        self.received: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(0.02)
+        self.received.append(message_from_bytes(envelope.content, policy=email_policy.default)["Message-ID"])
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def slow_mail_server(app, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_STARTTLS": False,
+                        "SMTP_USERNAME": "", "SMTP_TIMEOUT_SECONDS": 5}.items():
+        monkeypatch.setitem(app.config, name, value)
+    server = SlowMailServer()
+    controller = Controller(server, hostname="127.0.0.1", port=port, ready_timeout=5)
+    controller.start()
+    yield server
+    controller.stop()
+
+
+def test_the_outbox_job_stops_sending_before_its_next_email_once_its_scheduler_loses_the_lease(app, slow_mail_server):
+    db.session.add_all([OutboundEmail(recipient=f"person{n}@example.org", subject="Hello", body_text="Hello.\n",
+                                      purpose="test") for n in range(60)])
+    db.session.commit()
+    with serving(app, [scheduling.JOBS["outbox"]]):
+        wait_for(lambda: len(slow_mail_server.received) >= 10, "the outbox to start sending")
+        take_lease_over()
+        sent_before = len(slow_mail_server.received)
+        wait_for(lambda: [run.outcome for run in runs_of("outbox")] == [JobOutcome.FAILED], "the job to stop")
+
+    sent = slow_mail_server.received
+    assert len(sent) - sent_before <= 1  # at most the email under way
+    assert len(set(sent)) == len(sent)
+    [run] = runs_of("outbox")
+    assert run.counts["sent"] == len(sent)
+    assert run.error.startswith(f"LeaseLost: pid {os.getpid()} on {HOST} no longer holds the scheduler lease it "
+                                "started under (token 1): pid 99 on elsewhere took it over (token 2)")
+    assert count(OutboundEmail, OutboundEmail.status == EmailStatus.QUEUED) == 60 - len(sent)
+
+
+def test_runs_left_running_under_an_older_lease_are_closed_on_takeover_whatever_their_host(app):
+    now = fresh(scheduling.database_now)
+    db.session.add(SchedulerLease(name=scheduling.LEASE_NAME, holder="pid 4242 on another-host", token=7,
+                                  acquired_at=now - timedelta(hours=1), renewed_at=now - timedelta(seconds=40),
+                                  expires_at=now - timedelta(seconds=10)))
+    db.session.commit()
+    abandoned = add_run("outbox", JobOutcome.RUNNING, utcnow(), host="another-host", pid=4242, lease_token=7)
+    before_leases = add_run("risk-refresh", JobOutcome.RUNNING, utcnow() - timedelta(days=1), host="old-host", pid=5)
+    by_hand = add_run("reminders", JobOutcome.RUNNING, utcnow(), host="another-host", pid=77, trigger="run-once")
+
+    with serving(app, []):
+        wait_for(lambda: fresh(lambda: db.session.get(JobRun, abandoned.id).outcome) == JobOutcome.FAILED,
+                 "the run to be closed")
+
+    closed = fresh(lambda: db.session.get(JobRun, abandoned.id))
+    assert closed.finished_at is not None
+    assert closed.error == ("Stopped before it finished: pid 4242 on another-host ran it under the scheduler lease "
+                            f"with token 7, and no longer holds the lease; pid {os.getpid()} on {HOST} took it over "
+                            "with token 8.")
+    assert fresh(lambda: db.session.get(JobRun, before_leases.id).error) == (
+        f"Stopped before it finished: pid 5 on old-host ran it before schedulers held a lease; pid {os.getpid()} on "
+        f"{HOST} took the lease over with token 8.")
+    assert fresh(lambda: db.session.get(JobRun, by_hand.id).outcome) == JobOutcome.RUNNING
+
+
+def test_a_job_s_work_is_not_committed_once_its_scheduler_has_lost_the_lease(app, monkeypatch):
+    taken = threading.Event()
+
+    def run(context):
+        assert taken.wait(10)
+        partner("LATE")  # no check of its own before committing: the scheduler checks at the commit
+        return {"made": 1}
+
+    monkeypatch.setitem(scheduling.JOBS, "late", Job("late", "", every("Every hour", hours=1), run))
+    lease = scheduling.Lease(db.engine.url, seconds=30, poll=1)
+    assert lease.try_acquire()
+
+    def scheduled():
+        with app.app_context():
+            scheduling.run_job("late", scheduling.SCHEDULE, lease=lease)
+
+    thread = threading.Thread(target=scheduled)
     thread.start()
     try:
-        wait_for(lambda: fresh(scheduling.active_scheduler) is not None, "the scheduler to take the lock")
-        fresh(lambda: db.session.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :low"),
-            {"low": scheduling.LOCK_KEY & 0xFFFFFFFF}))
-        wait_for(lambda: "Not holding the scheduler lock any more" in caplog.text, "the loss to be noticed")
-        wait_for(lambda: caplog.text.count("Scheduler running (") == 2, "the scheduler to take the lock again")
-        assert fresh(scheduling.active_scheduler) is not None
-    finally:
-        scheduler.stop()
+        wait_for(lambda: count(JobRun) == 1, "the run to start")
+        take_lease_over()
+        taken.set()
         thread.join(20)
-    assert not thread.is_alive()
+    finally:
+        taken.set()
+        lease.release()
+        lease.close()
+
+    [run] = runs_of("late")
+    assert (run.outcome, run.lease_token) == (JobOutcome.FAILED, 1)
+    assert run.error.startswith(f"LeaseLost: pid {os.getpid()} on {HOST} no longer holds the scheduler lease it "
+                                "started under (token 1): pid 99 on elsewhere took it over (token 2)")
+    assert count(Organisation, Organisation.code == "LATE") == 0
+
+
+def test_a_scheduled_job_does_not_start_once_its_scheduler_has_lost_the_lease(app, monkeypatch):
+    monkeypatch.setitem(scheduling.JOBS, "never", Job("never", "", every("Every hour", hours=1),
+                                                      lambda context: pytest.fail("it ran")))
+    lease = scheduling.Lease(db.engine.url, seconds=30, poll=1)
+    try:
+        assert lease.try_acquire()
+        take_lease_over()
+        with pytest.raises(scheduling.LeaseLost, match="pid 99 on elsewhere took it over"):
+            scheduling.run_job("never", scheduling.SCHEDULE, lease=lease)
+    finally:
+        lease.release()
+        lease.close()
+    assert count(JobRun) == 0
 
 
 def test_two_schedulers_running_the_reminders_at_once_send_each_reminder_exactly_once(database_url, tmp_path,
@@ -332,7 +701,7 @@ def test_two_schedulers_running_the_reminders_at_once_send_each_reminder_exactly
 
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    command = [sys.executable, "-m", "tests.scheduler_race", database_url, "reminders", str(barrier), "2",
+    command = [sys.executable, "-m", "tests.scheduler_race", "race", database_url, "reminders", str(barrier), "2",
                now.isoformat()]
     racers = [subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, PATHWAYS_ENV="testing"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -407,6 +776,90 @@ def test_list_shows_each_job_with_its_schedule_last_run_and_next_run(runner):
     assert lines[-1] == "Scheduler: not running (start it with 'flask scheduler run')"
 
 
+@contextlib.contextmanager
+def london_time(hour: int):
+    """The clock moved to ``hour`` today, London time (and ticking)."""
+    with time_machine.travel(datetime.combine(clock.today(), clock_time(hour), clock.LONDON), tick=True):
+        yield
+
+
+def three_due_reminders() -> list:
+    run = make_run(make_course(), starts_in=2)
+    learners = [make_learner() for _ in range(3)]
+    for learner in learners:
+        enrol(learner, run)
+    return learners
+
+
+def reminder_emails() -> int:
+    return count(OutboundEmail, OutboundEmail.purpose == "reminders")
+
+
+def test_run_once_in_quiet_hours_says_what_is_held_and_until_when(runner):
+    with london_time(22):
+        three_due_reminders()
+        result = runner.invoke(args=["scheduler", "run-once", "reminders"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("reminders held: 3 reminders, quiet hours until 08:00 London time "
+                             "(add --now to send them now)\n")
+    [run] = runs_of("reminders")
+    assert (run.outcome, run.counts) == (JobOutcome.SUCCEEDED, {"held_for_daytime": 3})
+    assert count(Reminder) == 0 and reminder_emails() == 0
+
+
+def test_run_once_now_sends_what_quiet_hours_hold_in_development(runner):
+    with london_time(6):
+        learners = three_due_reminders()
+        result = runner.invoke(args=["scheduler", "run-once", "reminders", "--now"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("reminders succeeded in ")
+    assert "run starting 3" in result.stdout and result.stdout.endswith("emails 3\n")
+    [run] = runs_of("reminders")
+    assert (run.trigger, run.outcome) == ("run-once", JobOutcome.SUCCEEDED)
+    assert reminder_emails() == len(learners)
+    assert count(Reminder) == len(learners)
+
+
+def test_run_once_now_is_refused_in_production_and_only_for_jobs_with_quiet_hours(runner, app, monkeypatch):
+    with london_time(22):
+        three_due_reminders()
+        other_job = runner.invoke(args=["scheduler", "run-once", "purge-attempts", "--now"])
+        monkeypatch.setitem(app.config, "ENV_NAME", "production")
+        refused = runner.invoke(args=["scheduler", "run-once", "reminders", "--now"])
+        held = runner.invoke(args=["scheduler", "run-once", "reminders"])
+
+    assert other_job.exit_code == 1
+    assert other_job.stderr == ("Error: --now is only for jobs that quiet hours hold back (reminders, weekly-digest); "
+                                "purge-attempts has no quiet hours\n")
+    assert refused.exit_code == 1
+    assert refused.stderr == ("Error: --now is refused in production: reminders go out only from 08:00 to 20:00 "
+                              "London time, so nobody is emailed at night\n")
+    assert held.exit_code == 0, held.output
+    # No hint of --now where it is refused.
+    assert held.stdout == "reminders held: 3 reminders, quiet hours until 08:00 London time\n"
+    assert [run.counts for run in runs_of("reminders")] == [{"held_for_daytime": 3}]
+    assert count(JobRun) == 1
+    assert count(Reminder) == 0 and reminder_emails() == 0
+
+
+@pytest.mark.parametrize(("lease", "message"), [
+    ("soon", "Error: SCHEDULER_LEASE_SECONDS must be a number of seconds, such as 20; got 'soon'\n"),
+    ("-1", "Error: SCHEDULER_LEASE_SECONDS must be a number of seconds more than 0, such as 20; got '-1'\n"),
+    ("6", "Error: SCHEDULER_LEASE_SECONDS (6) must be at least twice SCHEDULER_POLL_SECONDS (5), so the lease is "
+          "renewed before it runs out\n"),
+])
+def test_run_refuses_a_lease_it_could_not_keep(runner, app, monkeypatch, lease, message):
+    monkeypatch.setitem(app.config, "SCHEDULER_POLL_SECONDS", "5")
+    monkeypatch.setenv("SCHEDULER_LEASE_SECONDS", lease)
+
+    result = runner.invoke(args=["scheduler", "run"])
+
+    assert result.exit_code == 1
+    assert result.stderr == message
+
+
 def test_run_refuses_an_unknown_job_in_scheduler_jobs(runner, monkeypatch):
     monkeypatch.setenv("SCHEDULER_JOBS", "reminders,nightly")
 
@@ -452,6 +905,18 @@ def test_run_now_runs_the_job_and_shows_its_counts(client, signed_in_admin):
     assert (run.trigger, run.outcome) == ("run-once", JobOutcome.SUCCEEDED)
     assert count(AuditEvent, AuditEvent.action == "scheduler.run_now", AuditEvent.actor_id == signed_in_admin.id) == 1
     assert "Succeeded" in page  # the job's last run, on the page
+
+
+def test_run_now_in_quiet_hours_says_what_is_held(client, admin):
+    with london_time(21):
+        sign_in(client, admin)
+        three_due_reminders()
+        response = post_form(client, JOBS_PAGE + "/reminders/run", token_from=JOBS_PAGE, follow_redirects=True)
+
+    page = text_of(response)
+    assert "reminders held: 3 reminders, quiet hours until 08:00 London time." in page
+    assert "Held: 3 reminders, quiet hours until 08:00 London time" in page  # the job's last run
+    assert count(Reminder) == 0
 
 
 def test_run_now_needs_the_form_token_and_a_real_job(client, signed_in_admin):

@@ -9,7 +9,7 @@ from app.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordFo
 from app.extensions import db
 from app.forms import add_service_error
 from app.policy import public, signed_in
-from app.services import ServiceError, accounts, outbox
+from app.services import ServiceError, accounts
 from app.services.passwords import verify_password
 from app.services.signing_in import SignInThrottled, authenticate
 from app.services.tokens import LinkError, LinkPurpose, read_token
@@ -71,7 +71,6 @@ def forgot_password():
         else:
             accounts.request_password_reset(form.email.data)
             db.session.commit()
-            outbox.deliver_due(limit=5)
             return render_template("auth/check_email.html", title="Check your email", email=form.email.data)
     return render_template("auth/forgot_password.html", title="Reset your password", form=form)
 

@@ -16,7 +16,7 @@ from app import policy
 from app.certificate_batches.forms import IssueForm
 from app.extensions import db
 from app.models import CourseRun, Intake
-from app.services import calendar, certificate_batches
+from app.services import calendar, certificate_batches, cohort_review
 from app.services.certificate_batches import Chunk, Progress
 
 bp = Blueprint("certificate_batches", __name__)
@@ -41,14 +41,16 @@ class Cohort:
 
 
 def _run_or_404(run_id: int) -> CourseRun:
-    run = db.session.get(CourseRun, run_id)
+    """The run, if the coordinator may review it (one they set up or with people of theirs on it)."""
+    run = cohort_review.visible_run(current_user, run_id)
     if run is None:
         abort(404)
     return run
 
 
 def _intake_or_404(intake_id: int) -> Intake:
-    intake = db.session.get(Intake, intake_id)
+    """The intake, if the coordinator may review it (one they coordinate or with an apprentice of theirs)."""
+    intake = cohort_review.visible_intake(current_user, intake_id)
     if intake is None:
         abort(404)
     return intake

@@ -38,11 +38,12 @@ from app.models.learning import CheckAttempt, Enrolment, EnrolmentStatus, Lesson
 from app.models.organisations import Organisation, OrganisationKind, Team
 from app.models.people import Person, Role, RoleGrant, SignInAttempt
 from app.models.reminders import Reminder
-from app.models.scheduling import JobOutcome, JobRun
+from app.models.scheduling import JobOutcome, JobRun, SchedulerLease
 
 __all__ = [
     "JobOutcome",
     "JobRun",
+    "SchedulerLease",
     "Reminder",
     "RiskFlag",
     "RiskRating",

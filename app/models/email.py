@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
 from sqlalchemy import Enum, Index, String, Text
@@ -16,9 +17,18 @@ class EmailStatus(enum.StrEnum):
     FAILED = "failed"  # gave up after the maximum number of attempts; kept for inspection
 
 
+def new_message_id(domain: str = "pathways.london") -> str:
+    """A Message-ID unique to one message (RFC 5322: ``<left@right>``)."""
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
 class OutboundEmail(db.Model):
     """A message in the outbox. Written in the same transaction as the change that causes it, so
-    nothing is lost if sending fails; the sender delivers it later and retries with backoff."""
+    nothing is lost if sending fails; the sender delivers it later and retries with backoff.
+
+    A sender claims a message before sending it (``claimed_by``, until ``claimed_until``), so no two senders
+    send it at once; ``message_id`` is fixed when it is queued and sent on every try, so a copy sent twice
+    (after a crash between the server accepting it and the outcome being recorded) can be recognised."""
 
     __table_args__ = (Index("ix_outbound_email_status_next", "status", "next_attempt_at"),)
 
@@ -36,3 +46,8 @@ class OutboundEmail(db.Model):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_id: Mapped[str] = mapped_column(String(250), unique=True, index=True, default=new_message_id)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the latest try started: written and committed before the mail server is contacted.
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,12 +1,12 @@
 """Scheduled jobs as they ran: each run with its start, end, outcome, counts and error, for the admin page
-and so a failed run is retried at the next tick."""
+and so a failed run is retried at the next tick; and the lease that says which scheduler process runs them."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -38,3 +38,18 @@ class JobRun(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str] = mapped_column(String(200), default="")
     pid: Mapped[int] = mapped_column(default=0)
+    # The fencing token of the lease its scheduler held; None for a run started by hand (run-once, "Run now").
+    lease_token: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SchedulerLease(db.Model):
+    """The one scheduler process that runs the jobs: who holds the lease, its fencing token (one more at every
+    takeover, so work begun under an older token can be refused) and when it runs out unless renewed. Times
+    are the database's clock, never a scheduler's, so schedulers on different servers agree."""
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -19,7 +19,7 @@ from app.people.forms import (
     PersonForm,
     RolesForm,
 )
-from app.services import ServiceError, accounts, outbox, people_import
+from app.services import ServiceError, accounts, people_import
 from app.services.people import PAGE_SIZE, PeopleFilter, get_manageable_person, manageable_organisations, people_query
 
 bp = Blueprint("people", __name__, url_prefix="/people")
@@ -85,9 +85,8 @@ def new():
             add_service_error(form, error)
         else:
             db.session.commit()
-            outbox.deliver_due(limit=5)
-            flash(f"{person.name} has been invited. We have emailed {person.email} a link to set a password.",
-                  "success")
+            flash(f"{person.name} has been invited. An email with a link to set a password is on its way to "
+                  f"{person.email}.", "success")
             return redirect(url_for("people.show", person_id=person.id))
     return render_template("people/new.html", title="Invite someone", form=form)
 
@@ -175,8 +174,7 @@ def resend_invitation(person_id: int):
             flash(error.message, "error")
         else:
             db.session.commit()
-            outbox.deliver_due(limit=5)
-            flash(f"A new invitation has been sent to {person.email}.", "success")
+            flash(f"A new invitation is on its way to {person.email}.", "success")
     return redirect(url_for("people.show", person_id=person.id))
 
 
@@ -213,6 +211,5 @@ def import_confirm():
         return render_template("people/import_preview.html", title="Check the people to invite", check=check,
                                confirm_form=ImportConfirmForm(formdata=None, content=text)), 400
     db.session.commit()
-    outbox.deliver_due(limit=20)
     flash(f"{len(people)} {'person has' if len(people) == 1 else 'people have'} been invited.", "success")
     return redirect(url_for("people.index"))

@@ -20,7 +20,7 @@ from app.runs.forms import (
     RunForm,
     WithdrawForm,
 )
-from app.services import ServiceError, calendar, enrolment_import, outbox, roster, runs
+from app.services import ServiceError, calendar, clock, enrolment_import, roster, runs
 
 bp = Blueprint("runs", __name__)
 manage = policy.requires(policy.can_manage_runs)
@@ -83,7 +83,7 @@ def _roster_page(run: CourseRun, *, enrol_form: EnrolForm | None = None,
         "runs/show.html", title=f"{run.course.title}: {run.name}", run=run, page=page, rows=rows,
         filters=filters, statuses=list(EnrolmentStatus), summary=roster.summary(current_user, run),
         organisations=roster.organisations_on_roster(current_user, run),
-        closed_reason=runs.enrolment_closed_reason(run, utcnow().date()),
+        closed_reason=runs.enrolment_closed_reason(run, clock.today()),
         enrol_form=enrol_form or EnrolForm(formdata=None), session_form=session_form or LiveSessionForm(formdata=None),
         form=failed, page_args={"run_id": run.id, **filters.as_args()},
     ), status
@@ -133,6 +133,8 @@ def enrol(run_id: int):
 @manage
 def add_live_session(run_id: int):
     run = _run_or_404(run_id)
+    if not policy.can_change_run(current_user, run):
+        abort(403)
     form = LiveSessionForm()
     if form.validate_on_submit():
         try:
@@ -205,12 +207,11 @@ def withdraw(run_id: int, enrolment_id: int):
             add_service_error(form, error, "reason")
         else:
             db.session.commit()
-            outbox.deliver_due(limit=5)
             message = f"{enrolment.person.name} has been withdrawn."
             if promoted:
                 names = ", ".join(e.person.name for e in promoted)
                 message += f" {names} {'has' if len(promoted) == 1 else 'have'} been given a place from the " \
-                           "waitlist and emailed."
+                           "waitlist and will get an email shortly."
             flash(message, "success")
             return redirect(url_for("runs.show", run_id=run.id))
     return render_template("runs/withdraw.html", title=f"Withdraw {enrolment.person.name}", form=form, run=run,

@@ -33,7 +33,10 @@ def run_now(job: str):
                  job=job, outcome=run.outcome.value, counts=run.counts)
     db.session.commit()
     duration = scheduling.describe_duration(run)
-    if run.outcome == JobOutcome.SUCCEEDED:
+    held = scheduling.held_for_quiet_hours(job, run.counts)
+    if run.outcome == JobOutcome.SUCCEEDED and held is not None:
+        flash(f"{job} held: {held}.", "success")
+    elif run.outcome == JobOutcome.SUCCEEDED:
         flash(f"{job} succeeded in {duration}: {scheduling.describe_counts(run.counts, skip_zero=True)}.", "success")
     else:
         flash(f"{job} failed after {duration}: {run.error.splitlines()[0]}", "error")

@@ -164,17 +164,10 @@ def change_roles(actor: Person | None, person: Person, roles: Iterable[Role], sc
         raise ServiceError("You cannot remove your own admin role; ask another admin", field="roles")
     if Role.ADMIN in person.roles and Role.ADMIN not in roles:
         _ensure_another_admin(person)
-    # Coordinators keep grants for scope they cannot see; they change only what they manage.
-    kept = []
-    if actor is not None and not policy.is_admin(actor):
-        kept = [
-            g for g in person.role_grants
-            if g.role is Role.COORDINATOR and g.organisation_id is not None
-            and not policy.can_manage_in_organisation(actor, g.organisation_id)
-        ]
-    # A grant that stays is kept as it is: replacing it would insert its twin before deleting it.
+    # A grant that stays is kept as it is: replacing it would insert its twin before deleting it. (Nobody changes
+    # a coordinator whose scope goes beyond their own, so every grant is the actor's to change.)
     current = {(g.role, g.organisation_id): g for g in person.role_grants}
-    person.role_grants = [current.get((g.role, g.organisation_id), g) for g in kept + _grants(roles, scope)]
+    person.role_grants = [current.get((g.role, g.organisation_id), g) for g in _grants(roles, scope)]
     db.session.flush()
     db.session.expire(person, ["role_grants"])
     after = describe_roles(person)

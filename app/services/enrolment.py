@@ -27,6 +27,13 @@ def can_enrol_others(actor: Person, person: Person) -> bool:
                                       and policy.can_manage_in_organisation(actor, person.organisation_id))
 
 
+def not_found_message(address: str) -> str:
+    """The same answer whether nobody has ``address`` or someone outside the actor's organisations does, so
+    enrolling by email reveals neither who has an account nor where they work."""
+    return (f"Nobody in your organisations has a Pathways account with the email address {address}: check the "
+            "address, or invite them from People first")
+
+
 def enrolment_problem(actor: Person | None, person: Person, run: CourseRun) -> str | None:
     """Why ``actor`` can't enrol ``person`` on ``run``, or ``None``."""
     if actor is not None and actor.id != person.id and not can_enrol_others(actor, person):

@@ -119,11 +119,9 @@ def _check_row(actor: Person, run: CourseRun, row: ImportRow, seen: dict[str, in
         return
     seen[row.email] = row.line
     row.person = accounts.find_person_by_email(row.email)
-    if row.person is None:
-        row.errors.append(f"Nobody on Pathways has the email address {row.email}")
-        return
-    if not policy.can_manage_in_organisation(actor, row.person.organisation_id):
-        row.errors.append(f"{row.person.organisation.name} is not one of your organisations")
+    if row.person is None or not policy.can_manage_in_organisation(actor, row.person.organisation_id):
+        row.errors.append(enrolment.not_found_message(row.email))
+        row.person = None
         return
     problem = enrolment.enrolment_problem(actor, row.person, run)
     if problem:

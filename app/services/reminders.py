@@ -19,7 +19,8 @@ Events (``KINDS``; essential ones come even to people who opted out of the other
 
 Windows rather than single days ("within 7 days", not "in exactly 7 days") mean a day the scheduler missed is
 caught up at the next run; the key still stops a second reminder. Nothing is queued outside
-``DAYTIME_HOURS`` (London time): the next daytime run sends it.
+``DAYTIME_HOURS`` (London time), the quiet hours: the next daytime run sends it (``quiet_hours=False`` sends it
+now, for a deliberate run in development).
 
 Functions here do not commit: the caller (the scheduled job) commits.
 """
@@ -328,12 +329,12 @@ def _base_url() -> str:
     return current_app.config["BASE_URL"].rstrip("/")
 
 
-def queue_due_reminders(now: datetime | None = None) -> dict[str, int]:
+def queue_due_reminders(now: datetime | None = None, *, quiet_hours: bool = True) -> dict[str, int]:
     """Record every reminder due and queue one email per person carrying the ones sent. Returns how many of
     each kind were sent, ``skipped_opted_out``, ``already_recorded`` (taken by another run meanwhile) and
-    ``emails``; at night only ``{"held_for_daytime": n}``. Does not commit."""
+    ``emails``; at night (unless ``quiet_hours`` is False) only ``{"held_for_daytime": n}``. Does not commit."""
     now = now or utcnow()
-    if not is_daytime(now):
+    if quiet_hours and not is_daytime(now):
         pending, _people = _pending(now)
         return {"held_for_daytime": len(pending)}
     _take_write_lock()
@@ -479,12 +480,12 @@ def digest_key(person_id: int, now: datetime) -> str:
     return f"digest:{person_id}:{iso_week(now)}"
 
 
-def queue_weekly_digests(now: datetime | None = None) -> dict[str, int]:
+def queue_weekly_digests(now: datetime | None = None, *, quiet_hours: bool = True) -> dict[str, int]:
     """One weekly digest email to each coordinator, at most once per ISO week (London). Empty digests are not
     sent. Returns ``digests``, ``empty``, ``skipped_opted_out``, ``already_recorded`` and ``emails``; at night
-    only ``{"held_for_daytime": n}``. Does not commit."""
+    (unless ``quiet_hours`` is False) only ``{"held_for_daytime": n}``. Does not commit."""
     now = now or utcnow()
-    if not is_daytime(now):
+    if quiet_hours and not is_daytime(now):
         recipients = digest_recipients()
         recorded = _recorded_keys(digest_key(r.person.id, now) for r in recipients)
         return {"held_for_daytime": sum(digest_key(r.person.id, now) not in recorded for r in recipients)}

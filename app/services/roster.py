@@ -224,9 +224,8 @@ def enrol_by_email(actor: Person, run: CourseRun, email: str) -> Enrolment:
     """Enrol the person with this email on ``run``: a place, or the waitlist when the run is full."""
     address = accounts.normalise_email(email)
     person = accounts.find_person_by_email(address)
-    if person is None:
-        raise ServiceError(f"Nobody on Pathways has the email address {address}. Invite them from People first",
-                           field="email")
+    if person is None or not enrolment.can_enrol_others(actor, person):
+        raise ServiceError(enrolment.not_found_message(address), field="email")
     try:
         return enrolment.enrol(actor, person, run)
     except ServiceError as error:

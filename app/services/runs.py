@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from app import policy
 from app.extensions import db
 from app.models import Course, CourseRun, Enrolment, EnrolmentStatus, LiveSession, Person, RunKind
 from app.services import ServiceError, audit
@@ -54,6 +57,23 @@ def create_run(
     return run
 
 
+# A web address as people paste it: https, a host name of letters, digits and hyphens, then only the characters
+# a URL may hold unencoded (RFC 3986), so nothing can break out of an attribute, a calendar file or an email.
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+$")
+
+
+def _checked_link(link: str) -> str:
+    problem = "Enter the online link as a web address starting https://, like https://meet.example.org/abc"
+    if not _URL_CHARACTERS.match(link):
+        raise ServiceError(problem, field="online_url")
+    parts = urlsplit(link)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or parts.username or parts.password or not _HOST.match(host):
+        raise ServiceError(problem, field="online_url")
+    return link
+
+
 def add_live_session(
     actor: Person | None, run: CourseRun, *, title: str, starts_at: datetime, ends_at: datetime,
     location: str | None = None, online_url: str | None = None,
@@ -61,6 +81,9 @@ def add_live_session(
     title = (title or "").strip()
     location = (location or "").strip() or None
     online_url = (online_url or "").strip() or None
+    if actor is not None and not policy.can_change_run(actor, run):
+        raise ServiceError("You cannot add live sessions to this run: only the coordinator who set it up, a "
+                           "programme-wide coordinator or an admin can")
     if run.kind is not RunKind.SCHEDULED:
         raise ServiceError("Only scheduled runs have live sessions")
     if not title:
@@ -69,8 +92,8 @@ def add_live_session(
         raise ServiceError("The session must end after it starts", field="ends_at")
     if not location and not online_url:
         raise ServiceError("Enter a place or an online link for the session", field="location")
-    if online_url and not online_url.startswith(("https://", "http://")):
-        raise ServiceError("The online link must start with https://", field="online_url")
+    if online_url:
+        online_url = _checked_link(online_url)
     session = LiveSession(run=run, title=title, starts_at=starts_at, ends_at=ends_at, location=location,
                           online_url=online_url)
     db.session.add(session)
