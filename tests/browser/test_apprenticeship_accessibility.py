@@ -4,6 +4,7 @@ a borough coordinator, a supervisor, an apprentice, and an apprentice without a 
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -113,16 +114,18 @@ def world() -> World:
 
 def serve_static_from_memory(context) -> None:
     """Each static file is fetched from the live server once per viewer, then given to the browser from memory:
-    the same bytes, without a revalidation round trip to the test server on every page. Cookies are left out
-    of the copies, so an old response never replaces the viewer's session."""
+    the same bytes, without a revalidation round trip to the test server on every page. The copy is fetched
+    outside the browser, without its cookies, and cookies are left out of it: an extra response must never
+    touch the viewer's session (Playwright's own fetch would apply a Set-Cookie by the real clock, not the
+    server's frozen one, and drop the session as expired)."""
     copies: dict[str, tuple[int, dict, bytes]] = {}
 
     def handle(route):
         url = route.request.url
         if url not in copies:
-            response = route.fetch()
-            headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
-            copies[url] = (response.status, headers, response.body())
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the loopback test server
+                headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+                copies[url] = (response.status, headers, response.read())
         status, headers, body = copies[url]
         route.fulfill(status=status, headers=headers, body=body)
 

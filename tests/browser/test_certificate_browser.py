@@ -132,7 +132,7 @@ def test_a_coordinator_issues_a_runs_certificates_then_revokes_and_reissues_them
     # With JavaScript the page issues chunk after chunk itself, showing the progress, and stays where it is.
     page.get_by_role("button", name="Issue 4 certificates").click()
     status = page.get_by_role("status")
-    expect(status).to_have_text("Finished: 4 of 4 certificates issued.")
+    expect(status).to_have_text("Finished: 4 of 4 certificates issued.", timeout=30_000)  # four PDFs rendered
     # The button has gone; keyboard focus moves to the link that replaced it, and the list below no longer
     # says that nothing has been issued.
     expect(page.locator(":focus")).to_have_text("Show the issued certificates")
