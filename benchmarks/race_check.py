@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serving import CSRF, request, serve, sign_in  # noqa: E402
+from benchmarks.serving import CSRF, SECRET_KEY, request, serve, sign_in  # noqa: E402
 
 PASSWORD = "quiet-river-lantern-ochre"  # noqa: S105 - accounts on a throwaway database
 AT_ONCE = 20
@@ -172,7 +172,8 @@ def one_run(app, port: int, number: int, sink) -> dict:
 
     slowest = max(at_once(AT_ONCE, reset))
     senders = [subprocess.Popen([str(ROOT / ".venv" / "bin" / "flask"), "--app", "app", "outbox", "deliver"],
-                                cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                cwd=ROOT, env=dict(os.environ, SECRET_KEY=SECRET_KEY), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
                for _ in range(4)]
     for sender in senders:
         sender.wait(timeout=120)
