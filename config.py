@@ -47,6 +47,8 @@ class Config:
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     SESSION_REFRESH_EACH_REQUEST = True
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=_int("SESSION_IDLE_MINUTES", 30))
+    # However active, a session ends this long after signing in (each session is recorded in the database).
+    SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
 
@@ -118,8 +120,8 @@ class Config:
     # The Outbox page shows links to set a password (invitations, resets) only where this is on: development and
     # testing, so demo invitations can be followed. Never in production: whoever reads a live link owns the account.
     OUTBOX_SHOWS_LINKS = False
-    # The daily purge blanks the body of sent or failed link emails after OUTBOX_LINK_BODY_DAYS (every link in
-    # them has expired by then) and deletes sent and failed messages after OUTBOX_KEEP_DAYS.
+    # The daily purge blanks the body of sent or failed link emails after OUTBOX_LINK_BODY_DAYS (the recipient has
+    # the link; a copy here only puts the account at risk) and deletes sent and failed messages after OUTBOX_KEEP_DAYS.
     OUTBOX_LINK_BODY_DAYS = _int("OUTBOX_LINK_BODY_DAYS", 7)
     OUTBOX_KEEP_DAYS = _int("OUTBOX_KEEP_DAYS", 90)
 

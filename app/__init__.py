@@ -35,10 +35,11 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from sqlalchemy.orm import joinedload, selectinload
+    from flask import session
 
     from app.extensions import csrf, db, login_manager, migrate
     from app.models import Person
+    from app.services import sessions
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -51,16 +52,19 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
+    sessions.check_settings(app.config)
+
     @login_manager.user_loader
     def load_person(session_id: str) -> Person | None:
         person_id, _, version = session_id.partition(":")
-        if not person_id.isdigit() or not version.isdigit():
-            return None
-        # One query for the person with what every page shows of them (roles, organisation).
-        person = db.session.get(Person, int(person_id), options=[joinedload(Person.organisation),
-                                                                  selectinload(Person.role_grants)])
-        if person is None or person.session_version != int(version):
-            return None
+        person = None
+        if person_id.isdigit() and version.isdigit():
+            # One query for the person with what every page shows of them and their session's record.
+            person = sessions.signed_in_person(int(person_id), int(version), session.get(sessions.COOKIE_KEY))
+        if person is None:
+            # An ended session: forget it, so the browser is signed out and later requests ask nothing of it.
+            for key in ("_user_id", "_fresh", "_id", sessions.COOKIE_KEY):
+                session.pop(key, None)
         return person
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -94,6 +94,25 @@ def invite_user(email):
     click.echo(f"Invitation queued for {person.email}")
 
 
+@users.command("reset-second-factor")
+@click.argument("email")
+@click.option("--reason", default="", help="Why, for the audit trail (e.g. a lost phone).")
+def reset_second_factor(email, reason):
+    """Remove a person's authenticator app and recovery codes: they set one up again at their next sign-in.
+    The way back in for the last admin who has lost both."""
+    from app.services import multi_factor
+
+    person = accounts.find_person_by_email(email)
+    if person is None:
+        _fail(f"no person with the email address {email}")
+    try:
+        multi_factor.reset(None, person, reason)
+    except ServiceError as error:
+        _fail(error.message)
+    db.session.commit()
+    click.echo(f"Sign-in with an authenticator app reset for {person.email}")
+
+
 organisations_cli = click.Group("organisations", help="London's organisations and partner bodies.")
 
 

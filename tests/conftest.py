@@ -241,7 +241,9 @@ def sign_in(client, person_or_email, password: str = PASSWORD):
     email = person_or_email if isinstance(person_or_email, str) else person_or_email.email
     response = post_form(client, "/sign-in", {"email": email, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    return response
+    from tests.multi_factor_helpers import pass_second_factor  # admins and coordinators give a code too
+
+    return pass_second_factor(client, response, email)
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ def test_a_bad_organisation_is_refused_beside_the_field(client, signed_in_admin)
         assert page_title(response) == "Error: Add an organisation – Pathways", case
         assert field_errors(response) == errors, case
         assert count(Organisation) == 39, case
-        assert count(AuditEvent) == 1, case  # only the admin's own creation
+        assert count(AuditEvent) == 2, case  # only the admin's own creation and their authenticator app
 
 
 def test_admin_adds_teams_to_an_organisation(client, signed_in_admin):
@@ -277,7 +277,7 @@ def test_the_audit_trail_lists_changes_and_filters_by_type(client, signed_in_adm
     rows = table_rows(response)
     actions = [row[2] for row in rows]
     assert actions == ["organisation.created", "person.roles_changed", "person.invited", "person.created",
-                       "person.created"]
+                       "second_factor.set_up", "person.created"]
     assert f"{len(rows)} changes, newest first" in text_of(response)
     by_action = {row[2]: row for row in rows}
     assert by_action["person.roles_changed"][1] == "Alex Admin"
@@ -285,7 +285,8 @@ def test_the_audit_trail_lists_changes_and_filters_by_type(client, signed_in_adm
     assert by_action["person.invited"][1] == "Command line"
     # Every type of change is offered in the filter.
     options = re.findall(r'<option value="([^"]*)"', html_of(response))
-    assert options == ["", "organisation.created", "person.created", "person.invited", "person.roles_changed"]
+    assert options == ["", "organisation.created", "person.created", "person.invited", "person.roles_changed",
+                       "second_factor.set_up"]
 
     filtered = client.get("/admin/audit?action=person.created")
     rows = table_rows(filtered)

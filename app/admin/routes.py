@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import re
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -12,6 +14,7 @@ from app.extensions import db
 from app.forms import add_service_error
 from app.models import AuditEvent, Organisation, OrganisationKind, OutboundEmail, Person, Team
 from app.services import ServiceError, organisations, placements
+from app.services.tokens import LINK_EMAIL_PURPOSES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -108,18 +111,31 @@ def team_capacity(organisation_id: int, team_id: int):
     return _organisation_page(found, TeamForm(formdata=None), form, team)
 
 
+# Every web address in a message whose link is hidden: the link, however the email words it.
+_ADDRESS = re.compile(r"https?://\S+")
+
+
+def _hides_link(message: OutboundEmail) -> bool:
+    """Whether the page hides this message's link: a live link to set a password lets whoever follows it take
+    over the account, so it is shown only where OUTBOX_SHOWS_LINKS is on (development and testing)."""
+    return message.purpose in LINK_EMAIL_PURPOSES and not current_app.config["OUTBOX_SHOWS_LINKS"]
+
+
 @bp.get("/outbox")
 @policy.requires(policy.can_view_outbox)
 def outbox():
     page = db.paginate(select(OutboundEmail).order_by(OutboundEmail.id.desc()), per_page=PAGE_SIZE, error_out=False)
-    return render_template("admin/outbox.html", title="Email outbox", page=page)
+    return render_template("admin/outbox.html", title="Email outbox", page=page, hides_link=_hides_link)
 
 
 @bp.get("/outbox/<int:message_id>")
 @policy.requires(policy.can_view_outbox)
 def outbox_message(message_id: int):
     message = db.session.get(OutboundEmail, message_id) or abort(404)
-    return render_template("admin/outbox_message.html", title=message.subject, message=message)
+    hidden = _hides_link(message)
+    body = _ADDRESS.sub("[link hidden]", message.body_text) if hidden else message.body_text
+    return render_template("admin/outbox_message.html", title=message.subject, message=message, body=body,
+                           link_hidden=hidden)
 
 
 @bp.get("/audit")

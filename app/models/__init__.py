@@ -1,5 +1,6 @@
 """Typed declarative models, one module per area."""
 
+from app.models.account_safety import PasswordResetRequest, UsedLink
 from app.models.apprenticeships import (
     ActivityType,
     Apprenticeship,
@@ -35,16 +36,24 @@ from app.models.cohorts import RiskFlag, RiskRating, RiskStanding
 from app.models.courses import Course, CourseRun, KnowledgeCheck, Lesson, LiveSession, RunKind
 from app.models.email import OutboundEmail
 from app.models.learning import CheckAttempt, Enrolment, EnrolmentStatus, LessonProgress
+from app.models.multi_factor import RecoveryCode, SecondFactor
 from app.models.organisations import Organisation, OrganisationKind, Team
 from app.models.people import Person, Role, RoleGrant, SignInAttempt
 from app.models.reminders import Reminder
 from app.models.scheduling import JobOutcome, JobRun, SchedulerLease
+from app.models.sessions import SessionEnd, UserSession
 
 __all__ = [
+    "PasswordResetRequest",
+    "UsedLink",
     "JobOutcome",
     "JobRun",
     "SchedulerLease",
+    "SessionEnd",
+    "UserSession",
     "Reminder",
+    "RecoveryCode",
+    "SecondFactor",
     "RiskFlag",
     "RiskRating",
     "RiskStanding",

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app import policy
+from app.auth.multi_factor import recent_second_factor
 from app.extensions import db
 from app.forms import add_service_error
 from app.models import AuditEvent, Role, Team
@@ -105,6 +106,7 @@ def show(person_id: int):
 
 @bp.route("/<int:person_id>/roles", methods=["GET", "POST"])
 @manage
+@recent_second_factor  # roles open or close whole areas of Pathways: a recent code, not just a session
 def edit_roles(person_id: int):
     person = _person_or_404(person_id)
     form = RolesForm()

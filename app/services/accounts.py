@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterable
+from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app import policy
 from app.extensions import db
-from app.models import Organisation, Person, Role, RoleGrant, Team
+from app.models import Organisation, PasswordResetRequest, Person, Role, RoleGrant, Team
 from app.models.types import utcnow
-from app.services import ServiceError, audit, outbox
+from app.services import ServiceError, audit, locks, outbox, signing_in
 from app.services.passwords import hash_password, password_problem
-from app.services.tokens import LinkPurpose, lifetime, make_token
+from app.services.tokens import Holder, LinkError, LinkPurpose, external_url, lifetime, make_token, use_up
 
 
 def normalise_email(email: str) -> str:
@@ -215,10 +217,7 @@ def reactivate_person(actor: Person | None, person: Person) -> None:
 
 
 def _link(token: str) -> str:
-    # Built without a request, so links can be sent from the command line as well as from pages.
-    adapter = current_app.url_map.bind("localhost", script_name=current_app.config["APPLICATION_ROOT"])
-    path = adapter.build("auth.set_password", {"token": token})
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    return external_url("auth.set_password", token=token)
 
 
 def send_invitation(actor: Person | None, person: Person) -> None:
@@ -239,24 +238,71 @@ def send_invitation(actor: Person | None, person: Person) -> None:
     audit.record(actor, "person.invited", person, f"Invitation sent to {person.email}")
 
 
-def request_password_reset(email: str) -> None:
-    """Send a reset link if an active account has this address; say nothing either way."""
+class ResetRequestRefused(ServiceError):
+    """Too many requests to reset a password; said alike whether or not the address has an account."""
+
+
+def _check_reset_limits(address_digest: str, client_address: str) -> None:
+    config = current_app.config
+    window = timedelta(minutes=config["PASSWORD_RESET_WINDOW_MINUTES"])
+    now = utcnow()
+    # Held to the end of the transaction, so requests at the same moment are counted one after another. Every
+    # request takes the address's lock before the client's, so none waits for a lock held by one waiting for it.
+    locks.lock_name(PasswordResetRequest.__table__, f"password-reset:address:{address_digest}")
+    locks.lock_name(PasswordResetRequest.__table__, f"password-reset:client:{client_address}")
+    for column, value, limit, message in (
+        (PasswordResetRequest.address_digest, address_digest, config["PASSWORD_RESET_MAX_PER_ADDRESS"],
+         "Too many requests to reset the password of this email address. Wait {wait} and try again."),
+        (PasswordResetRequest.client_address, client_address, config["PASSWORD_RESET_MAX_PER_CLIENT"],
+         "Too many requests to reset a password from your network. Wait {wait} and try again."),
+    ):
+        limit = max(limit, 1)
+        times = db.session.scalars(
+            select(PasswordResetRequest.at).where(column == value, PasswordResetRequest.at >= now - window)
+            .order_by(PasswordResetRequest.at.desc()).limit(limit)
+        ).all()
+        if len(times) >= limit:
+            # Clear when the oldest of the last ``limit`` requests leaves the window.
+            minutes = max(1, math.ceil((times[-1] + window - now).total_seconds() / 60))
+            raise ResetRequestRefused(message.format(wait=f"{minutes} minute{'s' if minutes != 1 else ''}"),
+                                      field="email")
+
+
+def request_password_reset(email: str, client_address: str = "") -> None:
+    """Queue a link to choose a password if an active account has this address; say nothing either way.
+
+    Whether or not the address has an account, the request does the same work in the same statements: it is
+    counted, a link is made and its email written, so the time it takes tells nothing. The email is kept only
+    for an active account: otherwise the savepoint it was written in is rolled back. ``ResetRequestRefused``,
+    the same for every address, past the limits per address asked for (which is per account) and per client.
+    """
     try:
         email = normalise_email(email)
     except ServiceError:
         return
-    person = find_person_by_email(email)
-    if person is None or not person.active:
-        return
-    purpose = LinkPurpose.PASSWORD_RESET if person.has_password else LinkPurpose.INVITATION
-    outbox.queue_email(
-        person.email,
-        "password_reset",
-        "password_reset",
-        person=person,
-        link=_link(make_token(person, purpose)),
-        valid_minutes=int(lifetime(purpose).total_seconds() // 60),
-    )
+    client_address = (client_address or "unknown")[:64]
+    digest = signing_in.account_digest(email)
+    _check_reset_limits(digest, client_address)
+    db.session.add(PasswordResetRequest(address_digest=digest, client_address=client_address))
+    # Columns, not the Person: loading one would load their roles too, work an unknown address does not do.
+    found = db.session.execute(
+        select(Person.id, Person.email, Person.name, Person.password_hash, Person.session_version, Person.active)
+        .where(Person.email == email)
+    ).first()
+    holder = Holder(*found) if found else Holder(None, email, "", None, None, False)
+    invited = holder.id is not None and holder.password_hash is None
+    purpose = LinkPurpose.INVITATION if invited else LinkPurpose.PASSWORD_RESET
+    with db.session.begin_nested() as queued:
+        outbox.queue_email(
+            holder.email,
+            "password_reset",
+            "password_reset",
+            person=holder,
+            link=_link(make_token(holder, purpose)),
+            valid_minutes=int(lifetime(purpose).total_seconds() // 60),
+        )
+        if holder.id is None or not holder.active:
+            queued.rollback()
 
 
 def set_password(person: Person, password: str, confirmation: str | None = None) -> None:
@@ -271,3 +317,33 @@ def set_password(person: Person, password: str, confirmation: str | None = None)
     person.session_version += 1  # every other session of this person ends
     audit.record(person, "person.password_set", person,
                  f"{person.name} {'set' if first_time else 'changed'} their password")
+    if not first_time:
+        _tell_password_changed(person)
+
+
+def _tell_password_changed(person: Person) -> None:
+    """Email the holder, so a change they did not make (someone else with their password, or their inbox) is
+    noticed; with the way to take the account back."""
+    outbox.queue_email(person.email, "password_changed", "password_changed", person=person, changed_at=utcnow(),
+                       forgot_link=external_url("auth.forgot_password"))
+
+
+def set_password_from_link(token: str, person: Person, password: str, confirmation: str | None = None) -> None:
+    """Set the password of ``person``, read from the link ``token``, and use the link up, in one transaction.
+    ``ServiceError`` if the password will not do, or if another request used the link first (then nothing of
+    this request is kept)."""
+    set_password(person, password, confirmation)
+    try:
+        use_up(token)
+    except LinkError as error:
+        db.session.rollback()
+        raise ServiceError(error.message, field="password") from None
+    # The throttled sign-in page says "wait, or reset your password": a new password ends the wait.
+    signing_in.forget_failures(person.email)
+
+
+def purge_old_reset_requests(older_than: timedelta = timedelta(days=30)) -> int:
+    """Delete records of password reset requests older than ``older_than`` (kept that long, as sign-in attempts
+    are, to look into abuse)."""
+    result = db.session.execute(delete(PasswordResetRequest).where(PasswordResetRequest.at < utcnow() - older_than))
+    return result.rowcount or 0

@@ -108,5 +108,8 @@ def sign_in(page, person, password: str = PASSWORD):
     page.get_by_label("Email address").fill(person.email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
+    from tests.multi_factor_helpers import pass_second_factor_in_browser  # admins and coordinators give a code too
+
+    pass_second_factor_in_browser(page, person)
     page.wait_for_url("**/")
     return page

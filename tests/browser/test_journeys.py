@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import OutboundEmail, Person, Role
 from tests.browser.conftest import release_database, sign_in
 from tests.conftest import make_person
+from tests.multi_factor_helpers import pass_second_factor_in_browser
 
 pytestmark = pytest.mark.browser
 NEW_PASSWORD = "violet-kettle-harbour-lantern"
@@ -30,6 +31,7 @@ def test_sign_in_shows_home_with_my_name(page, admin_person):
     page.get_by_label("Email address").fill("ADMIN@example.org")
     page.get_by_label("Password", exact=True).fill("correct-horse-battery-staple")
     page.get_by_role("button", name="Sign in").click()
+    pass_second_factor_in_browser(page, admin_person)  # an admin sets up an authenticator app first
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Alex Admin")
     expect(page.get_by_text("Signed in as")).to_contain_text("Alex Admin, London Councils")
