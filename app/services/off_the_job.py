@@ -264,19 +264,21 @@ def _already_decided(activity: OtjActivity) -> ServiceError:
                         f"have already been {activity.status.label.lower()}{by}{at}")
 
 
-def _decide(actor: Person, activity: OtjActivity, status: OtjStatus, reason: str | None) -> None:
-    """Record the decision only if the entry is still waiting, in one conditional update: of two people deciding
-    at once, one changes it and the other is told who did."""
-    now = utcnow()
+def _decide(actor: Person, activities: list[OtjActivity], status: OtjStatus, reason: str | None) -> None:
+    """Record the decision on every one of ``activities`` that is still waiting, in one conditional update: of two
+    people deciding at once, one changes an entry and the other is told who did (their whole batch is refused)."""
+    ids = [activity.id for activity in activities]
     changed = db.session.execute(
         update(OtjActivity)
-        .where(OtjActivity.id == activity.id, OtjActivity.status == OtjStatus.SUBMITTED)
-        .values(status=status, decided_by_id=actor.id, decided_at=now, rejection_reason=reason)
+        .where(OtjActivity.id.in_(ids), OtjActivity.status == OtjStatus.SUBMITTED)
+        .values(status=status, decided_by_id=actor.id, decided_at=utcnow(), rejection_reason=reason)
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.refresh(activity)
-    if changed != 1:
-        raise _already_decided(activity)
+    # What the update wrote is read back only when something asks for it (the loser's message, a page).
+    for activity in activities:
+        db.session.expire(activity, ["status", "decided_by_id", "decided_at", "rejection_reason", "decided_by"])
+    if changed != len(ids):
+        raise _already_decided(next(a for a in activities if a.status is not status or a.decided_by_id != actor.id))
 
 
 def approve(actor: Person, activities: list[OtjActivity]) -> int:
@@ -286,8 +288,8 @@ def approve(actor: Person, activities: list[OtjActivity]) -> int:
         raise ServiceError("Select the hours to approve", "activity_ids")
     for activity in activities:
         _check_decidable(actor, activity, "approve")
+    _decide(actor, activities, OtjStatus.APPROVED, None)
     for activity in activities:
-        _decide(actor, activity, OtjStatus.APPROVED, None)
         audit.record(actor, "otj.approved", activity,
                      f"Approved {describe_minutes(activity.minutes)} on {_day(activity.occurred_on)} for "
                      f"{activity.apprenticeship.apprentice.name}",
@@ -304,7 +306,7 @@ def reject(actor: Person, activity: OtjActivity, reason: str | None) -> OtjActiv
                            "reason")
     if len(reason) > REASON_MAX:
         raise ServiceError(f"The reason must be {REASON_MAX:,} characters or fewer", "reason")
-    _decide(actor, activity, OtjStatus.REJECTED, reason)
+    _decide(actor, [activity], OtjStatus.REJECTED, reason)
     audit.record(actor, "otj.rejected", activity,
                  f"Rejected {describe_minutes(activity.minutes)} on {_day(activity.occurred_on)} for "
                  f"{activity.apprenticeship.apprentice.name}",
