@@ -137,33 +137,36 @@ def can_grant_programme_wide_scope(actor: Person) -> bool:
     return managed_organisation_ids(actor) is None
 
 
-def navigation_for(person: Person) -> list[dict]:
-    """Links in the service navigation for what this person's roles allow."""
+def _navigation() -> tuple:
+    """The service navigation: each link's endpoint and text, and the rule that shows it (None: everyone)."""
+    return (
+        ("main.home", "Home", None),
+        ("learning.courses", "Courses", None),
+        ("runs.index", "Course runs", can_manage_runs),
+        ("apprenticeships.mine", "My apprenticeship", is_apprentice),
+        ("apprenticeships.supervising", "Supervising", is_supervisor),
+        ("apprenticeships.index", "Apprenticeships", can_manage_apprenticeships),
+        ("intakes.index", "Intakes", can_manage_apprenticeships),
+        ("cohort_review.apprentices", "Cohort review", can_review_cohorts),
+        ("people.index", "People", can_manage_people),
+        ("admin.organisations", "Organisations", can_manage_organisations),
+        ("admin.outbox", "Outbox", can_view_outbox),
+        ("admin.audit_trail", "Audit trail", can_view_audit_trail),
+        ("scheduling.index", "Scheduled jobs", can_manage_scheduled_jobs),
+    )
+
+
+def navigation_for(person: Person, path: str = "") -> list[dict]:
+    """Links in the service navigation for what this person's roles allow; the one whose section ``path`` is in
+    is marked active."""
     if not person or not person.is_authenticated:
         return []
-    items = [{"href": url_for("main.home"), "text": "Home"},
-             {"href": url_for("learning.courses"), "text": "Courses"}]
-    if can_manage_runs(person):
-        items.append({"href": url_for("runs.index"), "text": "Course runs"})
-    if is_apprentice(person):
-        items.append({"href": url_for("apprenticeships.mine"), "text": "My apprenticeship"})
-    if is_supervisor(person):
-        items.append({"href": url_for("apprenticeships.supervising"), "text": "Supervising"})
-    if can_manage_apprenticeships(person):
-        items.append({"href": url_for("apprenticeships.index"), "text": "Apprenticeships"})
-        items.append({"href": url_for("intakes.index"), "text": "Intakes"})
-    if can_review_cohorts(person):
-        items.append({"href": url_for("cohort_review.apprentices"), "text": "Cohort review"})
-    if can_manage_people(person):
-        items.append({"href": url_for("people.index"), "text": "People"})
-    if can_manage_organisations(person):
-        items.append({"href": url_for("admin.organisations"), "text": "Organisations"})
-    if can_view_outbox(person):
-        items.append({"href": url_for("admin.outbox"), "text": "Outbox"})
-    if can_view_audit_trail(person):
-        items.append({"href": url_for("admin.audit_trail"), "text": "Audit trail"})
-    if can_manage_scheduled_jobs(person):
-        items.append({"href": url_for("scheduling.index"), "text": "Scheduled jobs"})
+    items = []
+    for endpoint, text, rule in _navigation():
+        if rule is None or rule(person):
+            href = url_for(endpoint)
+            items.append({"href": href, "text": text,
+                          "active": path == href or (href != "/" and path.startswith(href))})
     return items
 
 

@@ -7,7 +7,7 @@ import secrets
 import time
 import uuid
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from govuk_frontend_wtf.main import WTFormsHelpers
@@ -35,11 +35,10 @@ def init_request_hooks(app: Flask) -> None:
         g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         g.started = time.perf_counter()
         g.csp_nonce = secrets.token_urlsafe(16)
-        # Idle sessions expire: the cookie is re-signed with a fresh timestamp on each request.
-        session.permanent = True
 
     @app.after_request
     def finish_request(response):
+        keep_session_alive()
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
@@ -70,6 +69,26 @@ def init_request_hooks(app: Flask) -> None:
             duration_ms,
         )
         return response
+
+
+# When the session cookie was last signed (seconds since the epoch), kept in the cookie itself.
+COOKIE_SIGNED_AT = "_signed"
+
+
+def keep_session_alive() -> None:
+    """Idle sessions expire: the cookie is signed with a timestamp its reader checks against the idle lifetime.
+    Re-signing it on every request would cost every response a serialisation, a compression and an HMAC, so it
+    is re-signed only once it is older than a quarter of the idle lifetime (at most a minute): an active
+    session never reaches its limit, an idle one ends as before. (The server's record of the session checks
+    idleness on its own as well: ``services/sessions.py``.)"""
+    if not session:
+        return  # nothing to keep: no cookie is set for a visitor with no session
+    if not session.permanent:
+        session.permanent = True
+    now = int(time.time())
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    if session.modified or now - session.get(COOKIE_SIGNED_AT, 0) >= min(60, lifetime / 4):
+        session[COOKIE_SIGNED_AT] = now
 
 
 def init_error_handlers(app: Flask) -> None:
@@ -206,7 +225,7 @@ def init_templates(app: Flask) -> None:
         return {
             "policy": policy,
             "csp_nonce": g.get("csp_nonce", ""),
-            "navigation_items": policy.navigation_for(current_user),
+            "navigation_items": policy.navigation_for(current_user, request.path if has_request_context() else ""),
         }
 
     @app.template_filter("datetime")

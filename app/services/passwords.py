@@ -19,9 +19,9 @@ MAX_LENGTH = 256  # long enough for passphrases; bounded so hashing cost stays b
 def _hasher() -> PasswordHasher:
     config = current_app.config
     return PasswordHasher(
-        time_cost=config.get("ARGON2_TIME_COST", 3),
-        memory_cost=config.get("ARGON2_MEMORY_KIB", 65536),
-        parallelism=config.get("ARGON2_PARALLELISM", 4),
+        time_cost=config["ARGON2_TIME_COST"],
+        memory_cost=config["ARGON2_MEMORY_KIB"],
+        parallelism=config["ARGON2_PARALLELISM"],
     )
 
 

@@ -14,10 +14,11 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Person, SessionEnd, UserSession
@@ -80,18 +81,26 @@ def start(person: Person, user_agent: str, client_address: str) -> str:
 # Checking a session on every request -------------------------------------------------------------------------------
 
 
+@cache
+def _signed_in_statement():
+    """Built once: the person, their organisation and roles (joined, as a person has a handful: a second "select
+    in" statement costs more in SQLAlchemy's loaders than in the database) and their session's record."""
+    return (
+        select(Person, UserSession)
+        .outerjoin(UserSession, and_(UserSession.person_id == Person.id,
+                                     UserSession.key_digest == bindparam("digest")))
+        .where(Person.id == bindparam("person_id"))
+        .options(joinedload(Person.organisation), joinedload(Person.role_grants))
+    )
+
+
 def signed_in_person(person_id: int, version: int, key: str | None) -> Person | None:
     """The person whose session this is, with what every page shows of them, or None if the session has ended.
 
-    One query for the person, their organisation and their session record (their roles follow, as before), and
+    One query for the person, their organisation, their roles and their session record, and
     at most once a minute one write of the session's last use."""
-    digest = _digest(key) if key else ""
-    row = db.session.execute(
-        select(Person, UserSession)
-        .outerjoin(UserSession, and_(UserSession.person_id == Person.id, UserSession.key_digest == digest))
-        .where(Person.id == person_id)
-        .options(joinedload(Person.organisation), selectinload(Person.role_grants))
-    ).one_or_none()
+    row = db.session.execute(_signed_in_statement(), {"person_id": person_id, "digest": _digest(key) if key else ""}
+                             ).unique().one_or_none()
     if row is None:
         return None
     person, record = row
