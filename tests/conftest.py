@@ -148,16 +148,35 @@ def app(database_url):
         upgrade()
         organisations.load_reference_organisations()
         db.session.commit()
+        _find_sequences()
     yield application
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
+_RESET_SEQUENCES: list[str] = []
+
+
+def _find_sequences() -> None:
+    """The calls that set each table's id sequence back to 1 (PostgreSQL), worked out once."""
+    if db.engine.dialect.name != "postgresql" or _RESET_SEQUENCES:
+        return
+    found = db.session.scalars(text(
+        "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) FROM information_schema.columns "
+        "WHERE table_schema = current_schema() "
+        "AND pg_get_serial_sequence(quote_ident(table_name), column_name) IS NOT NULL")).all()
+    _RESET_SEQUENCES.extend(f"setval('{name}', 1, false)" for name in found)
+
+
 def _empty_tables() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # DELETE, not TRUNCATE: a test leaves a few rows in a few tables, and TRUNCATE replaces every table's files
+        # (with a checkpoint's worth of waiting), which took most of the PostgreSQL leg's time. The sequences are
+        # set back so ids start at 1 again, as after TRUNCATE ... RESTART IDENTITY.
+        db.session.execute(text(";".join(f"DELETE FROM {table}" for table in tables)))  # noqa: S608 - our own tables
+        db.session.execute(text(f"SELECT {', '.join(_RESET_SEQUENCES)}" if _RESET_SEQUENCES else "SELECT 1"))
     else:
         for table in tables:
             db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
