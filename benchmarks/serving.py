@@ -16,13 +16,17 @@ SECRET_KEY = "bench-pathways-not-a-secret-0123456789abcdef"  # noqa: S105 - thro
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-def serve(url: str, port: int) -> subprocess.Popen:
+def serve(url: str, port: int, app_root: Path = ROOT) -> subprocess.Popen:
+    """gunicorn serving the Pathways of ``app_root`` (another checkout, to measure older code with the same
+    benchmark), with this checkout's virtual environment."""
     env = dict(os.environ, PATHWAYS_ENV="production", SECRET_KEY=SECRET_KEY, DATABASE_URL=url,
                SESSION_COOKIE_SECURE="false", LOG_LEVEL="WARNING", BASE_URL=f"http://127.0.0.1:{port}")
+    if app_root != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(app_root), os.environ.get("PYTHONPATH")]))
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2", "--worker-class", "sync",
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"],
-        cwd=ROOT, env=env)
+        cwd=app_root, env=env)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -58,6 +62,23 @@ def _cookie(headers, current: str) -> str:
     return headers["Set-Cookie"].split(";", 1)[0] if headers.get("Set-Cookie") else current
 
 
+def authenticator_keys() -> dict[str, str]:
+    """The keys of the authenticator apps set up so far, by email address (to sign in again in a later run)."""
+    return dict(_SECRETS)
+
+
+def remember_authenticator_keys(keys: dict[str, str]) -> None:
+    _SECRETS.update(keys)
+
+
+def second_step_code(email: str, html: str) -> str:
+    """The code that answers the second step's page ``html``: the set-up page shows the key of a new app."""
+    shown = SECRET_ON_PAGE.search(html)
+    if shown:
+        _SECRETS[email] = shown.group(1).replace(" ", "")
+    return _code(email)
+
+
 def _code(email: str) -> str:
     import pyotp
 
@@ -83,9 +104,8 @@ def sign_in(port: int, email: str, password: str) -> str:
         _status, page, headers = request(port, step, cookie=cookie)
         cookie = _cookie(headers, cookie)
         html = page.decode()
-        if step.endswith("set-up"):
-            _SECRETS[email] = SECRET_ON_PAGE.search(html).group(1).replace(" ", "")
-        form = urllib.parse.urlencode({"csrf_token": CSRF.search(html).group(1), "code": _code(email)})
+        form = urllib.parse.urlencode({"csrf_token": CSRF.search(html).group(1),
+                                       "code": second_step_code(email, html)})
         status, _body, headers = request(port, step, method="POST", body=form, cookie=cookie)
         assert status in (200, 302), status
         cookie = _cookie(headers, cookie)
