@@ -317,7 +317,8 @@ def test_who_may_record_the_employers_agreement(placed):
     assert a.employer_gateway_agreed_at is None and a.employer_gateway_agreed_by_id is None
     assert refusal(lambda: gateway.withdraw_employer_agreement(placed.coordinator, a)) == (
         "The employer has not agreed the apprentice is ready, so there is nothing to withdraw")
-    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.subject_type == "apprenticeship")).all()
+    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.subject_type == "apprenticeship")
+                                 .order_by(AuditEvent.id)).all()
     assert actions == ["apprenticeship.gateway_agreed", "apprenticeship.gateway_agreement_withdrawn"]
 
 
