@@ -57,7 +57,7 @@ def init_request_hooks(app: Flask) -> None:
         # database (static files, /healthz).
         if session.get("_user_id") and request.endpoint != "static":
             cache = response.headers.get("Cache-Control", "")
-            if "no-store" not in cache and "public" not in cache:
+            if "no-store" not in cache and "public" not in cache and "private" not in cache:
                 response.headers["Cache-Control"] = "no-store"
         duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         request_log.info(

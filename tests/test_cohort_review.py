@@ -20,6 +20,7 @@ from app import cohort_charts
 from app.extensions import db
 from app.models import (
     Apprenticeship,
+    ApprenticeshipReviewRow,
     ApprenticeshipStatus,
     AuditEvent,
     Enrolment,
@@ -31,7 +32,7 @@ from app.models import (
     Role,
 )
 from app.models.types import utcnow
-from app.services import clock, cohort_exports, otj_totals, risk
+from app.services import clock, cohort_exports, otj_totals, review_rows, risk
 from app.services import cohort_review as reviewing
 from tests.apprenticeship_factories import (
     make_apprentice,
@@ -170,6 +171,7 @@ def stand_all(found_at: datetime | None = None) -> None:
         rows.append(standing(("e", e.id), enrolment_id=e.id, person_id=e.person_id))
     if rows:
         db.session.execute(insert(RiskStanding.__table__), rows)
+    review_rows.write()  # the review rows, from these standings and flags
     db.session.commit()
 
 
@@ -273,6 +275,7 @@ def test_the_intake_review_shows_each_apprentice_with_progress_rating_and_flags(
 def test_before_any_refresh_the_page_says_so(client, world):
     db.session.query(RiskFlag).delete()
     db.session.query(RiskStanding).delete()
+    db.session.query(ApprenticeshipReviewRow).delete()  # written again, without ratings, when the page opens
     db.session.commit()
     sign_in(client, world.admin)
     response = client.get(review_path(world))
@@ -303,13 +306,15 @@ def test_progress_and_ratings_are_as_at_the_refresh_and_new_records_sort_last(cl
 
 
 def test_rating_sort_filter_and_the_spread_come_from_the_standings(client, world):
-    # The standings, not the flags, decide: a standing saying red makes Cy red whatever the flags say.
+    # The standings (through the review rows written from them), not the flags, decide: a standing saying red
+    # makes Cy red whatever the flags say.
     db.session.execute(RiskStanding.__table__.update().where(RiskStanding.apprenticeship_id == world.cy.id)
                        .values(rating=RiskRating.RED, rating_rank=0, percent_of_expected=80))
     db.session.execute(RiskStanding.__table__.update().where(RiskStanding.apprenticeship_id == world.bo.id)
                        .values(percent_of_expected=95))
     db.session.execute(RiskStanding.__table__.update().where(RiskStanding.apprenticeship_id == world.amal.id)
                        .values(percent_of_expected=20))
+    review_rows.write()
     db.session.commit()
     sign_in(client, world.admin)
     assert names(client.get(review_path(world))) == ["Amal Hackney", "Cy Elsewhere", "Bo Placed"]
@@ -482,9 +487,128 @@ def test_pages_of_fifty_keep_the_filters_and_sort(client, world):
     assert sorted(by_progress) == sorted(f"Many {n:02d}" for n in range(57))
 
 
+NEXT_LINK = re.compile(r'href="([^"]+)" rel="next"')
+PREVIOUS_LINK = re.compile(r'href="([^"]+)" rel="prev"')
+
+
+def record_ids(response) -> list[int]:
+    return [int(link.rsplit("/", 1)[1]) for link in review_table(response).links]
+
+
+def follow(client, path: str, link: re.Pattern, *, between=None) -> list[list[int]]:
+    """Every page from ``path`` on, following the "Next" (or "Previous") links: each page's records."""
+    pages = []
+    while path:
+        response = client.get(path)
+        pages.append(record_ids(response))
+        if between:
+            between(len(pages))
+        found = link.search(html_of(response))
+        path = found.group(1).replace("&amp;", "&") if found else None
+        assert len(pages) < 20, "the pages never end"
+    return pages
+
+
+def tied_apprentices(world, count: int):
+    """``count`` apprentices who tie on everything but their record: the same name, rating and progress."""
+    supervisor = make_supervisor("tied.supervisor@example.org")
+    for n in range(count):
+        a = make_apprenticeship(make_apprentice(f"tied{n:03d}@example.org", name="Sam Tied"),
+                                standard_version=world.version, intake=world.intake, schedule=False)
+        make_placement(a, supervisor=supervisor)
+        flag(a, "placement_gap", RiskRating.AMBER, "A gap", stand=False)
+    stand_all()
+
+
+@pytest.mark.parametrize("query", ["", "sort=name", "sort=name&order=desc", "sort=progress&order=desc",
+                                   "order=desc", "sort=organisation&rating=amber"])
+def test_pages_follow_one_another_without_overlap_or_gap_however_rows_tie(client, world, query):
+    tied_apprentices(world, 120)
+    sign_in(client, world.admin)
+    path = review_path(world, query)
+    everyone = record_ids(client.get(review_path(world, query) + ("&" if query else "?") + "page=1"))
+    pages = follow(client, path, NEXT_LINK)
+    in_order = [record for page in pages for record in page]
+    assert len(in_order) == len(set(in_order))  # no overlap
+    exported = client.get(review_path(world).replace("/review", "/review.csv") + (f"?{query}" if query else ""))
+    assert len(in_order) == len(list(csv.reader(io.StringIO(exported.get_data(as_text=True))))) - 7  # no gap
+    assert in_order[:len(everyone)] == everyone and all(len(page) == 50 for page in pages[:-1])
+    # Back again with the "Previous" links, from the last page: the same pages.
+    last = client.get(path)
+    for _ in range(len(pages) - 1):
+        last = client.get(NEXT_LINK.search(html_of(last)).group(1).replace("&amp;", "&"))
+    back = follow(client, PREVIOUS_LINK.search(html_of(last)).group(1).replace("&amp;", "&"), PREVIOUS_LINK)
+    assert back == pages[-2::-1]
+
+
+def test_a_row_added_while_paging_neither_repeats_nor_skips_a_row(client, world):
+    tied_apprentices(world, 120)
+    sign_in(client, world.admin)
+    before = [record for page in follow(client, review_path(world), NEXT_LINK) for record in page]
+
+    def add_one_before_the_cursor(pages_seen: int):
+        if pages_seen == 1:  # sorts first (red, "Aaron"): an offset would now repeat the last row of page 1
+            early = make_apprenticeship(make_apprentice("aaron@example.org", name="Aaron Early"),
+                                        standard_version=world.version, intake=world.intake, schedule=False)
+            flag(early, "otj_behind", RiskRating.RED, "Behind")
+
+    during = [record for page in follow(client, review_path(world), NEXT_LINK, between=add_one_before_the_cursor)
+              for record in page]
+    assert during == before
+
+
+def test_a_cursor_that_is_not_one_of_ours_shows_the_first_page(client, world):
+    sign_in(client, world.admin)
+    first = names(client.get(review_path(world)))
+    for cursor in ("nonsense", "W10", "WyJhIiwxXQ", "x" * 2000, "eyJhIjoxfQ"):
+        assert names(client.get(review_path(world, f"after={cursor}&page=2"))) == first, cursor
+        assert names(client.get(review_path(world, f"before={cursor}&page=2"))) == first, cursor
+
+
+# Exports and HTTP caching --------------------------------------------------------------------------------------
+
+
+def test_exports_carry_an_etag_and_answer_not_modified_until_a_row_changes(client, world):
+    sign_in(client, world.admin)
+    path = review_path(world).replace("/review", "/review.csv") + "?rating=red"
+    first = client.get(path)
+    tag = first.headers["ETag"]
+    # Kept by the browser but revalidated each time, never by a shared cache.
+    assert first.status_code == 200 and tag and first.headers["Cache-Control"] == "private, no-cache"
+    again = client.get(path, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.get_data() == b"" and again.headers["ETag"] == tag
+    # Other filters, another format, another viewer's scope: other tags.
+    assert client.get(path.replace("red", "amber")).headers["ETag"] != tag
+    assert client.get(path.replace(".csv", ".xlsx")).headers["ETag"] != tag
+    other = client.application.test_client()
+    sign_in(other, world.coordinator)
+    assert other.get(path, headers={"If-None-Match": tag}).status_code == 200
+    # A change to any row: the export is made again.
+    make_otj(world.amal, minutes=60, status=OtjStatus.APPROVED)
+    review_rows.refresh_for([world.amal.id])
+    db.session.commit()
+    changed = client.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+    # A course run's export changes with every lesson opened: no tag.
+    run = make_run(make_course(), name="Autumn")
+    enrol(make_learner(), run)
+    assert "ETag" not in client.get(f"/runs/{run.id}/review.csv").headers
+
+
+def test_the_placements_page_is_revalidated_with_its_etag(client, world):
+    sign_in(client, world.admin)
+    path = f"/intakes/{world.intake.id}/review/placements?sort=name"
+    first = client.get(path)
+    assert first.status_code == 200 and 'id="placements-timeline"' in html_of(first)
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert client.get(path + "&page=2", headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
+
+
 def test_the_number_of_sql_statements_does_not_grow_with_the_rows(client, world):
     sign_in(client, world.admin)
     paths = [review_path(world), review_path(world, "sort=progress"), review_path(world, "flag=otj_behind&sort=name"),
+             review_path(world, "page=2"), f"/intakes/{world.intake.id}/review/placements",
              "/cohort-review/apprentices"]
     few = [count_statements(client, path) for path in paths]
     many_apprentices(world.intake, world.version, 60)
@@ -680,12 +804,22 @@ def test_the_run_review_refresh_finds_learners_who_have_not_started(client, run_
 # Pictures and links ------------------------------------------------------------------------------------------------
 
 
-def test_the_intake_review_draws_the_placements_and_the_spread_of_progress(client, world):
+def test_the_intake_review_draws_the_spread_of_progress_and_links_to_the_placements_of_its_page(client, world):
     sign_in(client, world.admin)
-    html = html_of(client.get(review_path(world)))
-    for chart_id in ("placements-timeline", "progress-spread"):
-        assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in html
-        assert f'id="{chart_id}-figures"' in html  # the table behind the picture, in a details element
+    review = html_of(client.get(review_path(world, "sort=name&rating=red")))
+    assert 'aria-labelledby="progress-spread-title progress-spread-desc"' in review
+    assert 'id="progress-spread-figures"' in review  # the table behind the picture, in a details element
+    assert "placements-timeline" not in review  # a page of its own, for the same apprentices
+    link = re.search(r'<a class="govuk-link" href="([^"]+)" id="placements-link">', review).group(1)
+    assert link == f"/intakes/{world.intake.id}/review/placements?rating=red&amp;sort=name"
+    only_amal = html_of(client.get(link.replace("&amp;", "&")))
+    assert "<desc id=\"placements-timeline-desc\">Placements of 1 apprentice" in only_amal
+    assert "Back to the review" in only_amal and "Rating: Red" in only_amal
+
+    html = html_of(client.get(f"/intakes/{world.intake.id}/review/placements"))
+    chart_id = "placements-timeline"
+    assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in html
+    assert f'id="{chart_id}-figures"' in html
     assert 'role="img"' in html and "<desc id=\"placements-timeline-desc\">Placements of 3 apprentices" in html
     assert html.count('data-segment="gap"') >= 1  # Amal's 20 days between placements
     # The figures: a row an apprentice, their placements and the gap between in date order.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.extensions import db
 from app.models import (
     AuditEvent,
     CheckAttempt,
+    CourseRun,
     Enrolment,
     EnrolmentStatus,
     LessonProgress,
@@ -17,7 +18,10 @@ from app.models import (
     Role,
     RunKind,
 )
+from app.models.types import utcnow
+from app.services import learning
 from tests.conftest import csrf_token, make_person, sign_in
+from tests.course_factories import enrol as enrol_directly
 from tests.course_factories import make_learning_course as make_course
 from tests.course_factories import make_run
 from tests.pages import html_of, page_title, text_of
@@ -203,3 +207,65 @@ def test_lesson_html_is_served_as_stored(client):
     enrolment = enrol(client, course, run)
     html = html_of(client.get(f"/learning/{enrolment.id}/lessons/lesson-2"))
     assert re.search(r'<p class="govuk-body">Body 2</p>', html)
+
+
+def _statements(call) -> int:
+    seen = []
+
+    def count(*_args):
+        seen.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_the_home_shows_each_course_where_it_stands(client):
+    person = leader()
+    started = make_course("using-data-well", lessons=2)
+    enrolment = enrol_directly(person, make_run(started, kind=RunKind.SELF_PACED))
+    learning.record_lesson_opened(enrolment, started.lessons[0])
+    # A course whose last lesson was retired: its check, which followed that lesson, drops out of the
+    # outline, and having opened the retired lesson counts for nothing.
+    changed = make_course("buying-technology-well", lessons=3)
+    other = enrol_directly(person, make_run(changed, kind=RunKind.SELF_PACED))
+    learning.record_lesson_opened(other, changed.lessons[0])
+    learning.record_lesson_opened(other, changed.lessons[2])
+    changed.lessons[2].retired_at = utcnow()
+    soon = make_course("sharing-across-boroughs")
+    enrol_directly(person, make_run(soon, name="Autumn cohort", starts_in=30))
+    db.session.commit()
+
+    assert (learning.progress(enrolment).done_count, learning.progress(enrolment).total) == (1, 3)
+    assert (learning.progress(other).done_count, learning.progress(other).total) == (1, 2)
+    sign_in(client, person)
+    home = text_of(client.get("/"))
+    assert (f"In progress {changed.title} (Spring) 1 of 2 steps done (50%) "
+            f"{started.title} (Spring) 1 of 3 steps done (33%) Starting soon {soon.title} , starts") in home
+    starts = db.session.scalar(select(CourseRun.starts_on).where(CourseRun.name == "Autumn cohort"))
+    assert f"starts {starts.day} {starts:%B %Y}" in home
+
+
+def test_the_home_and_a_lesson_take_the_same_statements_however_many_courses(client):
+    person = leader()
+    first = make_course("using-data-well", lessons=2)
+    enrolment = enrol_directly(person, make_run(first, kind=RunKind.SELF_PACED))
+    sign_in(client, person)
+    lesson = f"/learning/{enrolment.id}/lessons/lesson-1"
+    client.get(lesson)
+    few = {path: _statements(lambda path=path: client.get(path)) for path in ("/", lesson)}
+
+    for n in range(4):
+        course = make_course(f"course-{n}", lessons=6)
+        more = enrol_directly(person, make_run(course, kind=RunKind.SELF_PACED))
+        for opened in course.lessons[: n + 1]:
+            learning.record_lesson_opened(more, opened)
+        learning.submit_check(more, course.checks[0], {"declaration": ["b"], "practices": ["a"]}, f"t-{n}")
+    make_course("longer-course", lessons=12)
+    db.session.commit()
+    assert text_of(client.get("/")).count("steps done") == 5
+    many = {path: _statements(lambda path=path: client.get(path)) for path in ("/", lesson)}
+    assert many == few

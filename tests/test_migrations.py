@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 from app import create_app
 from app.extensions import db
 from app.models import OtjStatus
-from app.services import clock, evidence, reminders, risk, scheduling, verification
+from app.services import clock, evidence, reminders, review_rows, risk, scheduling, verification
 from app.services import organisations as organisation_service
 from tests.apprenticeship_factories import (
     make_apprentice,
@@ -146,6 +146,7 @@ def test_downgrading_step_by_step_to_nothing_and_upgrading_again_keeps_every_row
     counts = {table: len(rows) for table, rows in before.items()}
     assert counts["reminder"] >= 2 and counts["job_run"] == 1 and counts["risk_standing"] >= 1
     assert counts["otj_activity"] == 1 and counts["evidence_file"] == 1 and counts["certificate_file"] == 1
+    assert counts["apprenticeship_review_row"] == 1 and counts["apprenticeship_review_scope"] >= 1
     assert [row["non_essential_reminders"] for row in before["person"] if row["email"] == "quiet@example.org"] \
         in ([False], [0])
 
@@ -156,7 +157,8 @@ def test_downgrading_step_by_step_to_nothing_and_upgrading_again_keeps_every_row
     archives = table_names()
     assert all(name.startswith("archived_0") for name in archives), sorted(archives)
     assert {"archived_0005_reminder", "archived_0005_job_run", "archived_0005_person", "archived_0003_team",
-            "archived_0001_person", "archived_0003_otj_activity"} <= archives
+            "archived_0001_person", "archived_0003_otj_activity", "archived_0011_apprenticeship_review_row",
+            "archived_0011_apprenticeship_review_scope"} <= archives
 
     upgrade()
 
@@ -184,3 +186,22 @@ def test_a_column_comes_back_for_the_rows_it_had_and_new_rows_take_its_default(m
     assert choices["quiet@example.org"] in (False, 0)
     assert choices["keen@example.org"] in (True, 1) and choices["later@example.org"] in (True, 1)
     assert not {name for name in table_names() if name.startswith("archived_")}
+
+
+def test_review_rows_come_back_with_an_upgrade_and_any_missing_are_written_when_a_review_opens(migrated):
+    populate()
+    rows = snapshot()["apprenticeship_review_row"]
+    downgrade(revision="0010_account_safety")
+    assert {"archived_0011_apprenticeship_review_row", "archived_0011_apprenticeship_review_scope"} <= table_names()
+    with db.engine.begin() as connection:  # a row lost while downgraded: the review writes it again
+        connection.execute(text("DELETE FROM archived_0011_apprenticeship_review_scope"))
+        connection.execute(text("DELETE FROM archived_0011_apprenticeship_review_row"))
+
+    upgrade()
+
+    assert snapshot()["apprenticeship_review_row"] == []
+    assert review_rows.fill_missing() is True
+    db.session.commit()
+    again = snapshot()["apprenticeship_review_row"]
+    assert [(r["apprenticeship_id"], r["name"], r["rating"], r["flags"]) for r in again] == [
+        (r["apprenticeship_id"], r["name"], r["rating"], r["flags"]) for r in rows]

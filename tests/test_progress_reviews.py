@@ -357,7 +357,10 @@ def test_overdue_reviews_by_scope(record):
 
 def _to_sign(person) -> list[tuple[int, list[SigningParty]]]:
     db.session.expire_all()
-    return [(item.review.id, item.parties) for item in progress_reviews.reviews_to_sign(person)]
+    found = [(item.review.id, item.parties) for item in progress_reviews.reviews_to_sign(person)]
+    # The light reading the home page uses lists the same.
+    assert [(item.review_id, item.parties) for item in progress_reviews.reviews_waiting_for(person)] == found
+    return found
 
 
 def test_reviews_to_sign_for_each_party(record):
@@ -384,6 +387,33 @@ def test_reviews_to_sign_for_each_party(record):
     assert _to_sign(record.coordinator) == [(second.id, [SigningParty.COORDINATOR])]
 
 
+def test_the_home_links_the_apprentice_to_reviews_to_sign_and_counts_them_for_supervisors(client, new_client, record):
+    first = record.record(record.reviews[0])
+    second = record.record(record.reviews[1], held_on=clock.today() - timedelta(days=5))
+    make_otj(record.apprenticeship)
+    sign_in(client, record.apprentice)
+    home = client.get("/")
+    assert "Sign progress review 1" in text_of(home) and "Sign progress review 2" in text_of(home)
+    assert f'href="{record.url(first)}"' in html_of(home) and f'href="{record.url(second)}"' in html_of(home)
+    progress_reviews.sign(record.apprentice, first, SigningParty.APPRENTICE)
+    db.session.commit()
+    home = text_of(client.get("/"))
+    assert "Sign progress review 1" not in home and "Sign progress review 2" in home
+
+    for supervisor, expected in [
+        (record.first_supervisor, "0 off-the-job entries waiting for your approval and 1 progress review to sign."),
+        (record.second_supervisor, "1 off-the-job entry waiting for your approval and 1 progress review to sign."),
+    ]:
+        browser = new_client()
+        sign_in(browser, supervisor)
+        assert expected in text_of(browser.get("/"))
+    progress_reviews.sign(record.first_supervisor, first, SigningParty.EMPLOYER)
+    db.session.commit()
+    browser = new_client()
+    sign_in(browser, record.first_supervisor)
+    assert "0 progress reviews to sign." in text_of(browser.get("/"))
+
+
 def _queries(call) -> int:
     statements = []
 
@@ -403,6 +433,7 @@ def test_reviews_to_sign_takes_the_same_queries_however_many_there_are(record):
     record.record(record.reviews[0])
     db.session.expire_all()
     few = _queries(lambda: progress_reviews.reviews_to_sign(coordinator))
+    few_light = _queries(lambda: progress_reviews.reviews_waiting_for(coordinator))
     for n in range(4):
         a = make_apprenticeship(make_apprentice(f"more-{n}@example.org"), standard_version=record.version)
         make_placement(a, supervisor=make_supervisor(f"more-supervisor-{n}@example.org"))
@@ -414,6 +445,8 @@ def test_reviews_to_sign_takes_the_same_queries_however_many_there_are(record):
     assert len(progress_reviews.reviews_to_sign(coordinator)) == 5
     db.session.expire_all()
     assert _queries(lambda: progress_reviews.reviews_to_sign(coordinator)) == few
+    assert len(progress_reviews.reviews_waiting_for(coordinator)) == 5
+    assert _queries(lambda: progress_reviews.reviews_waiting_for(coordinator)) == few_light == 1
 
 
 # Pages -----------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from app.models import (
     RunKind,
     SigningParty,
 )
-from app.services import clock, risk
+from app.services import clock, hours, otj_totals, risk
 from tests.apprenticeship_factories import (
     make_apprentice,
     make_apprenticeship,
@@ -602,9 +602,10 @@ def test_a_refresh_takes_the_same_number_of_statements_for_3_or_30_apprenticeshi
     many, many_counts = _statements_for_a_refresh()
     assert (few_counts["apprenticeships"], many_counts["apprenticeships"]) == (3, 30)
     assert many_counts["flags"] > few_counts["flags"] * 5
-    # Nine selects, a DELETE and an INSERT each for the flags and the standings; on PostgreSQL first the lock
-    # that keeps two refreshes from running at once.
-    assert few == many == 13 + (db.engine.dialect.name == "postgresql")
+    # Nine selects, a DELETE and an INSERT each for the flags and the standings, then for the review rows two
+    # selects (the records and their placements), and a DELETE and an INSERT each for the rows and their scope;
+    # on PostgreSQL first the lock that keeps two refreshes from running at once.
+    assert few == many == 19 + (db.engine.dialect.name == "postgresql")
 
 
 # Standings --------------------------------------------------------------------------------------
@@ -649,6 +650,33 @@ def test_a_refresh_writes_a_standing_for_every_apprenticeship_and_enrolment(app_
     assert db.session.scalar(select(func.count()).select_from(RiskStanding)) == 5
 
 
+def test_hours_in_reasons_are_rounded_as_everywhere(app_context, version, supervisor):
+    # 100 hours approved of a plan of 1,000 over the period: the plan to date has a fraction of an hour.
+    record = healthy(version, supervisor, hours=0)
+    record.planned_otj_hours = 1000
+    db.session.commit()
+    make_otj(record, on=IN_OCTOBER, minutes=100 * 60 + 1, status=OtjStatus.APPROVED)  # 100.0166... hours
+    refresh()
+    expected = otj_totals.expected_hours(record, TODAY)
+    reason = flags(record)["otj_behind"].reason
+    assert reason.startswith(f"Off-the-job hours 100.02 of {hours.text(expected)} expected by today")
+    standing = _standing(apprenticeship_id=record.id)
+    assert standing.approved_hours == Decimal("100.02") and standing.expected_hours == expected
+    assert hours.text(standing.expected_hours) in reason
+
+
+def test_hours_are_shown_one_way():
+    assert [hours.text(v) for v in ("466.465", "466.47", Decimal("400.00"), 0, "0.75", 1250.5)] == [
+        "466.47", "466.47", "400", "0", "0.75", "1250.5"]
+    assert hours.text("1250.50", grouping=True) == "1,250.5"
+    assert hours.rounded("466.465") == Decimal("466.47")  # half up, not to even
+    assert hours.rounded(None) is None and hours.text(None) == ""
+    assert hours.from_minutes(45) == Decimal("0.75") and hours.from_minutes(1) == Decimal("0.02")
+    assert hours.from_minutes(None) == Decimal("0.00")
+    assert hours.figure(Decimal("400.00")) == 400 and isinstance(hours.figure(Decimal("400.00")), int)
+    assert hours.figure(Decimal("466.466")) == 466.47 and hours.figure(None) is None
+
+
 def test_a_refresh_on_postgresql_holds_a_lock_that_keeps_a_second_refresh_waiting(app_context, version,
                                                                                     supervisor):
     if db.engine.dialect.name != "postgresql":
@@ -662,3 +690,22 @@ def test_a_refresh_on_postgresql_holds_a_lock_that_keeps_a_second_refresh_waitin
         db.session.commit()
         assert other.scalar(try_lock) is True
         other.rollback()
+
+
+def test_a_refresh_of_a_few_records_on_postgresql_waits_only_for_those_records(app_context, version, supervisor):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time anyway")
+    one, other = healthy(version, supervisor), healthy(version, supervisor)
+    risk.refresh_flags(today=TODAY, apprenticeship_ids=[one.id])  # after a change to one record: not committed
+    key = risk.REFRESH_LOCK_KEY
+    with db.engine.connect() as elsewhere:
+        # Another record's refresh goes ahead; the same record's, or everyone's, would wait.
+        assert elsewhere.scalar(select(func.pg_try_advisory_xact_lock_shared(key))) is True
+        assert elsewhere.scalar(select(func.pg_try_advisory_xact_lock(key, other.id))) is True
+        assert elsewhere.scalar(select(func.pg_try_advisory_xact_lock(key, one.id))) is False
+        elsewhere.rollback()
+        assert elsewhere.scalar(select(func.pg_try_advisory_xact_lock(key))) is False
+        elsewhere.rollback()
+        db.session.commit()
+        assert elsewhere.scalar(select(func.pg_try_advisory_xact_lock(key))) is True
+        elsewhere.rollback()

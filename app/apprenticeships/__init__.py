@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from app import policy
 from app.extensions import db
 from app.models import Apprenticeship, Placement, StandardVersion
+from app.services import apprenticeships as apprenticeship_records
 
 bp = Blueprint("apprenticeships", __name__)
 
@@ -33,6 +34,15 @@ def apprenticeship_or_404(apprenticeship_id: int, *, edit: bool = False) -> Appr
     if edit and not policy.can_edit_apprenticeship(current_user, apprenticeship):
         abort(403)
     return apprenticeship
+
+
+def record_or_404(apprenticeship_id: int):
+    """The apprenticeship as its busiest pages read it (``apprenticeships.record``), under the same rule as
+    :func:`apprenticeship_or_404`: 404 for anyone who may not see it."""
+    found = apprenticeship_records.record(apprenticeship_id)
+    if found is None or not policy.can_view_apprenticeship(current_user, found):
+        abort(404)
+    return found
 
 
 def record_tabs(apprenticeship: Apprenticeship, current: str) -> list[dict]:

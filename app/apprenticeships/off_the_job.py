@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_login import current_user
 
 from app import charts, policy
-from app.apprenticeships import apprenticeship_or_404, bp, record_tabs
+from app.apprenticeships import apprenticeship_or_404, bp, record_or_404, record_tabs
 from app.apprenticeships.off_the_job_forms import DecisionForm, LogOtjForm
 from app.extensions import db
 from app.forms import add_service_error
@@ -40,16 +40,16 @@ def _may_log(apprenticeship) -> bool:
 @bp.get("/apprenticeships/<int:apprenticeship_id>/off-the-job")
 @policy.signed_in
 def off_the_job(apprenticeship_id: int):
-    apprenticeship = apprenticeship_or_404(apprenticeship_id)
+    apprenticeship = record_or_404(apprenticeship_id)
     status = _status_filter()
-    page = otj.activities_for(apprenticeship, status=status, page=request.args.get("page", 1, type=int))
-    totals = otj_totals.totals(apprenticeship)
-    chart = charts.otj_cumulative_chart(otj_totals.cumulative_by_month(apprenticeship),
-                                        planned_hours=apprenticeship.planned_otj_hours)
+    figures = otj_totals.figures(apprenticeship)
+    page = otj.entries_page(apprenticeship, status=status, page=request.args.get("page", 1, type=int),
+                            total=figures.entries.get(status, 0) if status else figures.entry_count)
+    chart = charts.otj_cumulative_chart(figures.points, planned_hours=apprenticeship.planned_otj_hours)
     return render(
         "apprenticeships/off_the_job.html", title=f"Off-the-job hours: {apprenticeship.apprentice.name}",
         apprenticeship=apprenticeship, tabs=record_tabs(apprenticeship, "off_the_job"), heading="Off-the-job hours",
-        totals=totals, chart=chart, page=page, status=status, statuses=list(OtjStatus),
+        totals=figures.totals, chart=chart, page=page, status=status, statuses=list(OtjStatus),
         may_log=_may_log(apprenticeship), closed_reason=otj.closed_reason(apprenticeship),
         page_args={"apprenticeship_id": apprenticeship.id, **({"status": status.value} if status else {})},
     )

@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import charts, policy
-from app.apprenticeships import apprenticeship_or_404, bp, record_tabs
+from app.apprenticeships import apprenticeship_or_404, bp, record_or_404, record_tabs
 from app.apprenticeships.record_forms import TRANSITION_TEXT, ApprenticeshipEditForm, ApprenticeshipForm, StatusForm
 from app.extensions import db
 from app.forms import add_service_error
@@ -87,15 +87,16 @@ def new():
 @bp.get("/apprenticeships/<int:apprenticeship_id>")
 @policy.signed_in
 def show(apprenticeship_id: int):
-    a = apprenticeship_or_404(apprenticeship_id)
+    a = record_or_404(apprenticeship_id)
     today = clock.today()
+    figures = otj_totals.figures(a, today)
     return render_template(
         "apprenticeships/show.html", title=f"{a.apprentice.name}: apprenticeship overview", apprenticeship=a,
         tabs=record_tabs(a, "overview"), heading="Overview", today=today,
         rule_set=RULE_SETS_BY_KEY[a.rule_set], minimum_end=apprenticeships.minimum_end(a),
-        totals=otj_totals.totals(a, today), placement=apprenticeships.current_placement(a, today),
-        chart=charts.otj_cumulative_chart(otj_totals.cumulative_by_month(a, today), planned_hours=a.planned_otj_hours),
-        next_review=next((r for r in a.reviews if r.held_on is None), None),
+        totals=figures.totals, placement=apprenticeships.current_placement(a, today),
+        chart=charts.otj_cumulative_chart(figures.points, planned_hours=a.planned_otj_hours),
+        next_review=a.next_review, history=apprenticeships.status_history(a.id),
         may_edit=policy.can_edit_apprenticeship(current_user, a))
 
 

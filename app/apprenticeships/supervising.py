@@ -13,7 +13,7 @@ from app.apprenticeships.off_the_job_forms import BulkApproveForm
 from app.extensions import db
 from app.forms import add_service_error
 from app.models import Person
-from app.services import ServiceError, clock, progress_reviews
+from app.services import ServiceError, apprenticeships, clock
 from app.services import off_the_job as otj
 
 # A programme-wide coordinator could have hundreds of reviews waiting: the oldest come first.
@@ -37,7 +37,7 @@ def _page(form: BulkApproveForm | None = None, status: int = 200):
         placements=placements, today=clock.today(), form=form if form is not None and form.errors else None,
         bulk_form=form or BulkApproveForm(formdata=None), coordinator=policy.can_manage_apprenticeships(current_user),
         queue_args={"apprenticeship": apprenticeship_id} if apprenticeship_id else {},
-        reviews_to_sign=progress_reviews.reviews_to_sign(current_user, limit=REVIEWS_SHOWN),
+        reviews_to_sign=apprenticeships.review_links(current_user, limit=REVIEWS_SHOWN),
     ), status
 
 

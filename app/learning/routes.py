@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.forms import add_service_error
 from app.learning.forms import WithdrawForm
-from app.models import Course, CourseRun, Enrolment
+from app.models import Course, CourseRun, Enrolment, Lesson
 from app.policy import signed_in
 from app.services import ServiceError, catalogue, clock, learning
 from app.services import enrolment as enrolments
@@ -20,19 +22,28 @@ from app.services import enrolment as enrolments
 bp = Blueprint("learning", __name__)
 
 
-def _own_enrolment(enrolment_id: int) -> Enrolment:
-    """The signed-in person's own enrolment; anyone else's is not found."""
-    found = db.session.get(Enrolment, enrolment_id, options=[
-        joinedload(Enrolment.run).joinedload(CourseRun.course).selectinload(Course.lessons),
-        joinedload(Enrolment.run).joinedload(CourseRun.course).selectinload(Course.checks),
-    ])
+@functools.cache
+def _enrolment_query(with_outline: bool):
+    """An enrolment (``:enrolment_id``) with its run and course and, ``with_outline``, the course's lessons
+    (their bodies left out: the lesson page reads the one it shows) and checks. Built once per kind."""
+    course = joinedload(Enrolment.run).joinedload(CourseRun.course)
+    options = [course]
+    if with_outline:
+        options += [course.selectinload(Course.lessons).defer(Lesson.body_html), course.selectinload(Course.checks)]
+    return select(Enrolment).where(Enrolment.id == bindparam("enrolment_id")).options(*options)
+
+
+def _own_enrolment(enrolment_id: int, *, with_outline: bool = True) -> Enrolment:
+    """The signed-in person's own enrolment, with its run and course (and outline); anyone else's is not
+    found."""
+    found = db.session.scalar(_enrolment_query(with_outline), {"enrolment_id": enrolment_id})
     if found is None or found.person_id != current_user.id:
         abort(404)
     return found
 
 
-def _learning_enrolment(enrolment_id: int) -> Enrolment:
-    found = _own_enrolment(enrolment_id)
+def _learning_enrolment(enrolment_id: int, *, with_outline: bool = True) -> Enrolment:
+    found = _own_enrolment(enrolment_id, with_outline=with_outline)
     if found.status not in learning.LEARNING_STATUSES:
         abort(403)
     return found
@@ -115,14 +126,14 @@ def _neighbours(items: list[learning.OutlineItem], kind: str, key: str):
 @bp.get("/learning/<int:enrolment_id>/lessons/<key>")
 @signed_in
 def lesson(enrolment_id: int, key: str):
-    found = _learning_enrolment(enrolment_id)
-    items = learning.outline(found.run.course)
+    found = _learning_enrolment(enrolment_id, with_outline=False)
+    items = learning.steps(found.run.course_id, body_of=key)
     index, previous, following = _neighbours(items, "lesson", key)
-    learning.record_lesson_opened(found, items[index].item)
+    progress = learning.open_lesson(found, items, index)
     db.session.commit()
     return render_template("learning/lesson.html", title=items[index].title, enrolment=found, item=items[index],
                            previous=previous, following=following, position=index + 1, total=len(items),
-                           progress=learning.progress(found))
+                           progress=progress)
 
 
 @bp.route("/learning/<int:enrolment_id>/checks/<key>", methods=["GET", "POST"])

@@ -20,9 +20,10 @@ bp = Blueprint("main", __name__)
 def home():
     if not current_user.is_authenticated:
         return render_template("main/start.html", title="Digital skills for London's public services")
-    return render_template("main/home.html", title="Home", sections=home_sections(current_user),
-                           learner=learner_home(current_user, clock.today()),
-                           certificates=certificates.certificates_of(current_user))
+    person = current_user._get_current_object()  # the person, not the proxy: the sections ask many questions
+    return render_template("main/home.html", title="Home", sections=home_sections(person),
+                           learner=learner_home(person, clock.today()),
+                           certificates=certificates.certificates_of(person))
 
 
 @bp.get("/healthz")

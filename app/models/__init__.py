@@ -40,6 +40,7 @@ from app.models.multi_factor import RecoveryCode, SecondFactor
 from app.models.organisations import Organisation, OrganisationKind, Team
 from app.models.people import Person, Role, RoleGrant, SignInAttempt
 from app.models.reminders import Reminder
+from app.models.review_rows import ApprenticeshipReviewRow, ApprenticeshipReviewScope
 from app.models.scheduling import JobOutcome, JobRun, SchedulerLease
 from app.models.sessions import SessionEnd, UserSession
 
@@ -52,6 +53,8 @@ __all__ = [
     "SessionEnd",
     "UserSession",
     "Reminder",
+    "ApprenticeshipReviewRow",
+    "ApprenticeshipReviewScope",
     "RecoveryCode",
     "SecondFactor",
     "RiskFlag",

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app import policy
@@ -27,14 +28,16 @@ from app.models import (
     OtjStatus,
     Person,
     Placement,
+    ProgressReview,
     Role,
     RoleGrant,
     Standard,
     StandardVersion,
     StatusChange,
+    Team,
 )
 from app.models.types import utcnow
-from app.services import ServiceError, apprenticeship_rules, audit, certificates, clock
+from app.services import ServiceError, apprenticeship_rules, audit, certificates, clock, progress_reviews, review_rows
 from app.services.apprenticeship_rules import RuleError
 from app.services.progress_reviews import schedule_reviews
 
@@ -144,6 +147,7 @@ def create_apprenticeship(
                  f"Added {apprentice.name}'s apprenticeship: {standard_version.label}, from {starts_on:%-d %B %Y}",
                  rule_set=rule_set.key, planned_otj_hours_by_rule=by_rule, planned_otj_hours=applied,
                  prior_learning_hours=prior_learning_hours, otj_override_reason=override_reason)
+    review_rows.refresh_for([apprenticeship.id])
     return apprenticeship
 
 
@@ -209,6 +213,7 @@ def update_apprenticeship(actor: Person | None, a: Apprenticeship, **changes) ->
         audit.record(actor, "apprenticeship.updated", a,
                      f"Changed {a.apprentice.name}'s apprenticeship: {', '.join(k.replace('_', ' ') for k in changed)}",
                      changes=changed, otj_change_reason=reason or None)
+    review_rows.refresh_for([a.id])
     return a
 
 
@@ -430,6 +435,7 @@ def change_status(actor: Person | None, a: Apprenticeship, to_status: Apprentice
                  effective_on=effective_on.isoformat(), reason=recorded_reason, **details)
     if to_status is S.COMPLETED:
         certificates.issue_for_apprenticeship(a, actor=actor)
+    review_rows.refresh_for([a.id])
     return change
 
 
@@ -598,3 +604,232 @@ def intakes() -> list[Intake]:
 
 def standards() -> list[Standard]:
     return list(db.session.scalars(select(Standard).order_by(Standard.title, Standard.reference)))
+
+
+# Reading one record, as its pages show it -------------------------------------------------------------
+# The overview and off-the-job pages are the busiest of a record: they read columns and names with a few
+# plain queries instead of loading the record's objects and their relationships one by one.
+
+
+@dataclass(frozen=True)
+class Named:
+    """A person or organisation as a page names it."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class RecordStandard:
+    title: str
+    level: int
+    reference: str
+
+
+@dataclass(frozen=True)
+class RecordStandardVersion:
+    id: int
+    version: str
+    standard: RecordStandard
+
+    label = property(StandardVersion.label.fget)
+
+
+@dataclass(frozen=True)
+class RecordBreak:
+    starts_on: date
+    ends_on: date | None
+
+
+@dataclass(frozen=True)
+class RecordReview:
+    sequence: int
+    due_on: date
+
+
+@dataclass(frozen=True)
+class RecordPlacement:
+    id: int
+    starts_on: date
+    ends_on: date
+    supervisor_id: int
+    host_organisation_id: int
+    host_organisation_name: str
+    team_name: str
+    supervisor_name: str
+
+
+@dataclass
+class ApprenticeshipRecord:
+    """An apprenticeship's own columns, the names its pages show, its breaks in learning and its next review
+    (the first not yet held), from one query; its placements on first use, from one more. The rules in
+    ``policy`` and ``otj_totals`` read it as they read an ``Apprenticeship``."""
+
+    id: int
+    apprentice_id: int
+    employer_id: int
+    status: ApprenticeshipStatus
+    training_provider: str
+    starts_on: date
+    planned_end_on: date
+    actual_end_on: date | None
+    weekly_hours: Decimal
+    rule_set: str
+    planned_otj_hours_by_rule: int
+    planned_otj_hours: int
+    otj_override_reason: str | None
+    english_maths: EnglishMaths
+    english_maths_note: str | None
+    grade: str | None
+    withdrawal_reason: str | None
+    apprentice: Named
+    employer: Named
+    intake: Named | None
+    standard_version: RecordStandardVersion
+    breaks: list[RecordBreak]
+    next_review: RecordReview | None
+    _placements: list[RecordPlacement] | None = None
+
+    @property
+    def placements(self) -> list[RecordPlacement]:
+        if self._placements is None:
+            self._placements = [RecordPlacement(*row) for row in _read(_record_placements_query(), self.id)]
+        return self._placements
+
+
+_RECORD_COLUMNS = (
+    "id", "apprentice_id", "employer_id", "status", "training_provider", "starts_on", "planned_end_on",
+    "actual_end_on", "weekly_hours", "rule_set", "planned_otj_hours_by_rule", "planned_otj_hours",
+    "otj_override_reason", "english_maths", "english_maths_note", "grade", "withdrawal_reason",
+)
+
+
+def _read(statement: Select, apprenticeship_id: int):
+    """Rows of a read-only statement on the session's connection: plain rows, without the work of the
+    session's object loading (nothing is pending on these pages' requests, so nothing needs flushing)."""
+    return db.session.connection().execute(statement, {"apprenticeship_id": apprenticeship_id})
+
+
+def name_of(model, key):
+    """The ``name`` of the ``model`` row whose id is ``key``, as a column: a look-up by primary key, which
+    PostgreSQL plans in a fraction of the time a join takes (planning these pages' joins cost more than
+    running them)."""
+    return select(model.name).where(model.id == key).scalar_subquery()
+
+
+@cache
+def _record_query() -> Select:
+    """Built once: the record's row with the names it shows and its next review, once per break in learning
+    (or once)."""
+
+    def next_review(column):
+        return (select(column).where(ProgressReview.apprenticeship_id == Apprenticeship.id,
+                                     ProgressReview.held_on.is_(None))
+                .order_by(ProgressReview.sequence).limit(1).scalar_subquery())
+
+    return (
+        select(*(getattr(Apprenticeship, name) for name in _RECORD_COLUMNS),
+               name_of(Person, Apprenticeship.apprentice_id), name_of(Organisation, Apprenticeship.employer_id),
+               Apprenticeship.intake_id, name_of(Intake, Apprenticeship.intake_id), StandardVersion.id,
+               StandardVersion.version, Standard.title, Standard.level, Standard.reference,
+               next_review(ProgressReview.sequence), next_review(ProgressReview.due_on),
+               BreakInLearning.starts_on, BreakInLearning.ends_on)
+        .join(StandardVersion, StandardVersion.id == Apprenticeship.standard_version_id)
+        .join(Standard, Standard.id == StandardVersion.standard_id)
+        .outerjoin(BreakInLearning, BreakInLearning.apprenticeship_id == Apprenticeship.id)
+        .where(Apprenticeship.id == bindparam("apprenticeship_id"))
+        .order_by(BreakInLearning.starts_on)
+    )
+
+
+@cache
+def _record_placements_query() -> Select:
+    """Built once: an apprenticeship's placements in order of their start, with the names pages show."""
+    return (
+        select(Placement.id, Placement.starts_on, Placement.ends_on, Placement.supervisor_id,
+               Placement.host_organisation_id, name_of(Organisation, Placement.host_organisation_id),
+               name_of(Team, Placement.team_id), name_of(Person, Placement.supervisor_id))
+        .where(Placement.apprenticeship_id == bindparam("apprenticeship_id"))
+        .order_by(Placement.starts_on, Placement.id)
+    )
+
+
+def record(apprenticeship_id: int) -> ApprenticeshipRecord | None:
+    """The apprenticeship as its overview and off-the-job pages read it, or None."""
+    rows = _read(_record_query(), apprenticeship_id).all()
+    if not rows:
+        return None
+    row = rows[0]
+    count = len(_RECORD_COLUMNS)
+    own = dict(zip(_RECORD_COLUMNS, row[:count], strict=True))
+    (apprentice_name, employer_name, intake_id, intake_name, version_id, version, title, level, reference,
+     review_sequence, review_due_on, _break_start, _break_end) = row[count:]
+    return ApprenticeshipRecord(
+        **own,
+        apprentice=Named(own["apprentice_id"], apprentice_name),
+        employer=Named(own["employer_id"], employer_name),
+        intake=Named(intake_id, intake_name) if intake_id is not None else None,
+        standard_version=RecordStandardVersion(version_id, version, RecordStandard(title, level, reference)),
+        breaks=[RecordBreak(r[-2], r[-1]) for r in rows if r[-2] is not None],
+        next_review=RecordReview(review_sequence, review_due_on) if review_sequence is not None else None,
+    )
+
+
+@cache
+def _status_history_query() -> Select:
+    return (
+        select(StatusChange.effective_on, StatusChange.from_status, StatusChange.to_status, StatusChange.reason,
+               StatusChange.changed_at, name_of(Person, StatusChange.changed_by_id).label("changed_by_name"))
+        .where(StatusChange.apprenticeship_id == bindparam("apprenticeship_id"))
+        .order_by(StatusChange.id)
+    )
+
+
+def status_history(apprenticeship_id: int) -> list:
+    """Every status change, oldest first, with the name of who recorded it (None: Pathways itself)."""
+    return _read(_status_history_query(), apprenticeship_id).all()
+
+
+@dataclass(frozen=True)
+class LinkedRecord:
+    id: int
+    apprentice: Named
+
+
+@dataclass(frozen=True)
+class LinkedReview:
+    """A review with what a link to it shows, read as a ``ProgressReview`` is."""
+
+    id: int
+    sequence: int
+    held_on: date
+    apprenticeship: LinkedRecord
+
+
+@cache
+def _reviews_named_query() -> Select:
+    return (
+        select(ProgressReview.id, ProgressReview.held_on, Person.id, Person.name)
+        .join(Apprenticeship, Apprenticeship.id == ProgressReview.apprenticeship_id)
+        .join(Person, Person.id == Apprenticeship.apprentice_id)
+        .where(ProgressReview.id.in_(bindparam("review_ids", expanding=True)))
+    )
+
+
+def review_links(person: Person, *, limit: int) -> list:
+    """The first ``limit`` reviews waiting for ``person``'s signature, as ``progress_reviews.reviews_to_sign``
+    lists them (items with ``review`` and ``parties``), with only what a link to each shows."""
+    if policy.is_coordinator(person):
+        # Thousands may wait for a programme-wide coordinator: only the first few are looked at.
+        return progress_reviews.reviews_to_sign(person, limit=limit)
+    waiting = progress_reviews.reviews_waiting_for(person)[:limit]
+    if not waiting:
+        return []
+    named = {row[0]: row for row in db.session.connection().execute(
+        _reviews_named_query(), {"review_ids": [w.review_id for w in waiting]})}
+    links = []
+    for w in waiting:
+        _, held_on, apprentice_id, name = named[w.review_id]
+        record = LinkedRecord(w.apprenticeship_id, Named(apprentice_id, name))
+        links.append(progress_reviews.ReviewToSign(LinkedReview(w.review_id, w.sequence, held_on, record), w.parties))
+    return links

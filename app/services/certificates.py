@@ -24,6 +24,7 @@ record), but every page that offers it says it is revoked, and the public check 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import unicodedata
@@ -32,7 +33,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from app import pdf, policy
@@ -423,11 +424,17 @@ def versions_of(certificate: Certificate) -> list[Certificate]:
         select(Certificate).where(Certificate.number == certificate.number).order_by(Certificate.version)))
 
 
+@functools.cache
+def _certificates_of_holder():
+    # Built once: the home page asks on every visit.
+    return (select(Certificate)
+            .where(Certificate.holder_id == bindparam("holder_id"), Certificate.current_key.is_not(None))
+            .order_by(Certificate.issued_at.desc(), Certificate.id.desc()))
+
+
 def certificates_of(person: Person) -> list[Certificate]:
     """A holder's certificates (current versions, valid or revoked), the latest first."""
-    return list(db.session.scalars(
-        select(Certificate).where(Certificate.holder_id == person.id, Certificate.current_key.is_not(None))
-        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())))
+    return list(db.session.scalars(_certificates_of_holder(), {"holder_id": person.id}))
 
 
 def stored_file(certificate: Certificate) -> CertificateFile:

@@ -33,7 +33,7 @@ from app.models import (
 )
 from app.models.apprenticeships import otj_activity_ksb, placement_ksb
 from app.models.types import utcnow
-from app.services import ServiceError, apprenticeship_rules, audit, clock, otj_totals
+from app.services import ServiceError, apprenticeship_rules, audit, clock, hours, otj_totals
 from app.services.progress_reviews import placement_in_force
 
 LONDON = ZoneInfo("Europe/London")
@@ -46,9 +46,8 @@ def _day(value: date) -> str:
 
 
 def format_hours(value) -> str:
-    """312.50 -> "312.5", 400.00 -> "400"."""
-    text = f"{Decimal(value).normalize():f}"
-    return text
+    """312.50 -> "312.5", 400.00 -> "400" (``hours.text``, the one rounding)."""
+    return hours.text(value)
 
 
 # KSB coverage ----------------------------------------------------------------------------------

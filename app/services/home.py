@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import url_for
+from sqlalchemy import bindparam, func, select
 
 from app import policy
-from app.models import Person, Role
+from app.extensions import db
+from app.models import Apprenticeship, Person, Role, Standard, StandardVersion
 
 
 @dataclass
@@ -26,6 +29,10 @@ class HomeSection:
 def home_sections(person: Person) -> list[HomeSection]:
     sections: list[HomeSection] = []
     roles = person.roles
+    from app.services import progress_reviews
+
+    # Reviews waiting for this person's signature: read once for the apprentice's and the supervisor's sections.
+    waiting = functools.cache(lambda: progress_reviews.reviews_waiting_for(person))
     if Role.LEARNER in roles:
         sections.append(HomeSection(
             "Leadership courses",
@@ -33,9 +40,9 @@ def home_sections(person: Person) -> list[HomeSection]:
             [Link("Find a course", url_for("learning.courses"))],
         ))
     if Role.APPRENTICE in roles:
-        sections.append(_apprentice_section(person))
+        sections.append(_apprentice_section(person, waiting))
     if Role.SUPERVISOR in roles:
-        sections.append(_supervisor_section(person))
+        sections.append(_supervisor_section(person, waiting))
     if policy.can_manage_apprenticeships(person):
         sections.append(HomeSection(
             "Apprenticeships",
@@ -70,10 +77,29 @@ def home_sections(person: Person) -> list[HomeSection]:
     return sections
 
 
-def _apprentice_section(person: Person) -> HomeSection:
-    from app.services import apprenticeships, progress_reviews
+@functools.cache
+def _apprenticeships_of():
+    """``:person_id``'s apprenticeships, newest first, with the standard each is on. Built once."""
+    return (
+        select(Apprenticeship.id, Apprenticeship.status, Standard.title, Standard.level)
+        .join(StandardVersion, Apprenticeship.standard_version_id == StandardVersion.id)
+        .join(Standard, StandardVersion.standard_id == Standard.id)
+        .where(Apprenticeship.apprentice_id == bindparam("person_id"))
+        .order_by(Apprenticeship.starts_on.desc(), Apprenticeship.id.desc())
+    )
 
-    current = apprenticeships.current_apprenticeship(person)
+
+def _current_apprenticeship(person: Person):
+    """The apprenticeship in progress, or else the latest one (``apprenticeships.current_apprenticeship``),
+    with just what the section shows."""
+    from app.services.apprenticeships import IN_PROGRESS
+
+    mine = db.session.execute(_apprenticeships_of(), {"person_id": person.id}).all()
+    return next((a for a in mine if a.status in IN_PROGRESS), mine[0] if mine else None)
+
+
+def _apprentice_section(person: Person, waiting) -> HomeSection:
+    current = _current_apprenticeship(person)
     if current is None:
         return HomeSection(
             "Your apprenticeship",
@@ -81,30 +107,29 @@ def _apprentice_section(person: Person) -> HomeSection:
             "here once a coordinator sets up your apprenticeship record.",
             [],
         )
-    to_sign = progress_reviews.reviews_to_sign(person)
     links = [Link("Your apprenticeship", url_for("apprenticeships.show", apprenticeship_id=current.id)),
              Link("Log off-the-job hours", url_for("apprenticeships.log_otj", apprenticeship_id=current.id)),
              Link("Your KSBs and gateway checklist", url_for("apprenticeships.ksbs", apprenticeship_id=current.id))]
-    links += [Link(f"Sign progress review {item.review.sequence}",
-                   url_for("apprenticeships.review", apprenticeship_id=current.id, review_id=item.review.id))
-              for item in to_sign if item.review.apprenticeship_id == current.id]
-    standard = current.standard_version.standard
+    links += [Link(f"Sign progress review {item.sequence}",
+                   url_for("apprenticeships.review", apprenticeship_id=current.id, review_id=item.review_id))
+              for item in waiting() if item.apprenticeship_id == current.id]
     return HomeSection(
         "Your apprenticeship",
-        f"{standard.title}, level {standard.level}: your placements, off-the-job hours, progress reviews "
+        f"{current.title}, level {current.level}: your placements, off-the-job hours, progress reviews "
         "and KSB coverage.",
         links,
     )
 
 
-def _supervisor_section(person: Person) -> HomeSection:
-    from app.services import off_the_job, progress_reviews
+def _supervisor_section(person: Person, waiting) -> HomeSection:
+    from app.services import off_the_job
 
-    waiting = off_the_job.approval_queue(person, page=1).total
-    to_sign = len(progress_reviews.reviews_to_sign(person))
+    queue = off_the_job.queue_query(person).order_by(None).subquery()
+    entries = db.session.scalar(select(func.count()).select_from(queue))
+    to_sign = len(waiting())
     return HomeSection(
         "Apprentices you supervise",
-        f"{waiting} off-the-job {'entry' if waiting == 1 else 'entries'} waiting for your approval and "
+        f"{entries} off-the-job {'entry' if entries == 1 else 'entries'} waiting for your approval and "
         f"{to_sign} progress {'review' if to_sign == 1 else 'reviews'} to sign.",
         [Link("Apprentices you supervise", url_for("apprenticeships.supervising"))],
     )

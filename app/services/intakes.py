@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from app import policy
 from app.extensions import db
 from app.models import Apprenticeship, ApprenticeshipStatus, Intake, Person, Role, RoleGrant, StandardVersion
-from app.services import ServiceError, audit
+from app.services import ServiceError, audit, review_rows
 
 NAME_MAX = 100
 
@@ -70,6 +70,7 @@ def update_intake(actor: Person | None, intake: Intake, *, name: str, starts_on:
     intake.name, intake.starts_on, intake.coordinator = name, starts_on, coordinator
     db.session.flush()
     audit.record(actor, "intake.updated", intake, f"Changed the intake {name}: {', '.join(changes)}", **changes)
+    review_rows.refresh_for(intakes=[intake.id] if "name" in changes else [])
     return intake
 
 

@@ -6,11 +6,12 @@ a timer, and the learner can always see what is still missing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, literal_column, null, select, union_all
 
 from app.extensions import db
 from app.models import CheckAttempt, Course, Enrolment, EnrolmentStatus, KnowledgeCheck, Lesson, LessonProgress
@@ -20,6 +21,15 @@ from app.services import ServiceError, audit, certificates
 LEARNING_STATUSES = (EnrolmentStatus.ENROLLED, EnrolmentStatus.COMPLETED)
 
 
+@dataclass(frozen=True)
+class Step:
+    """A lesson or check as the lesson page needs it, without loading the whole row: its id, and the body of
+    the lesson shown (None for the others)."""
+
+    id: int
+    body_html: str | None = None
+
+
 @dataclass
 class OutlineItem:
     """A lesson or a knowledge check, in course order."""
@@ -27,14 +37,34 @@ class OutlineItem:
     kind: str  # "lesson" or "check"
     key: str
     title: str
-    item: Lesson | KnowledgeCheck
+    item: Lesson | KnowledgeCheck | Step
     done: bool = False
     best_score: int | None = None
+
+
+def _percent(done: int, total: int) -> int:
+    return round(100 * done / total) if total else 0
+
+
+@dataclass(frozen=True)
+class ProgressCount:
+    """How many of a course's steps an enrolment has done, as its progress bar shows them."""
+
+    done_count: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return _percent(self.done_count, self.total)
 
 
 @dataclass
 class Progress:
     items: list[OutlineItem] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
 
     @property
     def lessons(self) -> list[OutlineItem]:
@@ -50,7 +80,7 @@ class Progress:
 
     @property
     def percent(self) -> int:
-        return round(100 * self.done_count / len(self.items)) if self.items else 0
+        return _percent(self.done_count, self.total)
 
     @property
     def missing(self) -> list[OutlineItem]:
@@ -74,50 +104,106 @@ def live_checks(course: Course) -> list[KnowledgeCheck]:
     return [check for check in course.checks if check.retired_at is None]
 
 
-def outline(course: Course) -> list[OutlineItem]:
-    """Lessons in order, each followed by the checks that come after it."""
-    checks_after: dict[str, list[KnowledgeCheck]] = {}
-    for check in live_checks(course):
+def _in_order(lessons, checks, item=lambda row: row) -> list[OutlineItem]:
+    """Lessons in order, each followed by the checks that come after it (checks after a lesson that is not
+    live are left out)."""
+    checks_after: dict[str, list] = {}
+    for check in checks:
         checks_after.setdefault(check.after_lesson_key, []).append(check)
     items = []
-    for lesson in live_lessons(course):
-        items.append(OutlineItem("lesson", lesson.key, lesson.title, lesson))
-        items.extend(OutlineItem("check", c.key, c.title, c) for c in checks_after.get(lesson.key, []))
+    for lesson in lessons:
+        items.append(OutlineItem("lesson", lesson.key, lesson.title, item(lesson)))
+        items.extend(OutlineItem("check", c.key, c.title, item(c)) for c in checks_after.get(lesson.key, []))
     return items
+
+
+def outline(course: Course) -> list[OutlineItem]:
+    """Lessons in order, each followed by the checks that come after it."""
+    return _in_order(live_lessons(course), live_checks(course))
+
+
+@functools.cache
+def _steps():
+    """A course's (``:course_id``) live lessons and checks in order, with the body of the lesson ``:body_of``
+    only. Built once, as building it costs more than running it."""
+    lessons = (
+        select(literal_column("'lesson'").label("kind"), Lesson.id, Lesson.key, Lesson.title, Lesson.position,
+               null().label("after_lesson_key"),
+               case((Lesson.key == bindparam("body_of"), Lesson.body_html)).label("body_html"))
+        .where(Lesson.course_id == bindparam("course_id"), Lesson.retired_at.is_(None))
+    )
+    checks = (
+        select(literal_column("'check'"), KnowledgeCheck.id, KnowledgeCheck.key, KnowledgeCheck.title,
+               KnowledgeCheck.position, KnowledgeCheck.after_lesson_key, null())
+        .where(KnowledgeCheck.course_id == bindparam("course_id"), KnowledgeCheck.retired_at.is_(None))
+    )
+    return union_all(lessons, checks).order_by("kind", "position", "id")
+
+
+def steps(course_id: int, *, body_of: str | None = None) -> list[OutlineItem]:
+    """The same outline as :func:`outline` in one query of the few columns navigation and progress need, with
+    the body of the lesson ``body_of`` only: a lesson page shows one body, not the course's."""
+    rows = db.session.execute(_steps(), {"course_id": course_id, "body_of": body_of}).all()
+    return _in_order([r for r in rows if r.kind == "lesson"], [r for r in rows if r.kind == "check"],
+                     item=lambda row: Step(row.id, row.body_html))
 
 
 def progress(enrolment: Enrolment) -> Progress:
     return progress_of([enrolment])[enrolment.id]
 
 
+@functools.cache
+def _done_query():
+    """The lessons opened by the enrolments ``:enrolment_ids``, and their best score and whether they passed,
+    for each check they tried (``passed`` None for a lesson). Built once."""
+    ids = bindparam("enrolment_ids", expanding=True)
+    tried = (
+        select(CheckAttempt.enrolment_id, CheckAttempt.check_id.label("item_id"),
+               func.max(CheckAttempt.score).label("best"),
+               func.max(case((CheckAttempt.passed, 1), else_=0)).label("passed"))
+        .where(CheckAttempt.enrolment_id.in_(ids)).group_by(CheckAttempt.enrolment_id, CheckAttempt.check_id)
+    )
+    read = select(LessonProgress.enrolment_id, LessonProgress.lesson_id, null(), null()).where(
+        LessonProgress.enrolment_id.in_(ids))
+    return union_all(tried, read)
+
+
+def _done(enrolment_ids: list[int]) -> tuple[dict[int, set[int]], dict[int, dict[int, tuple[int, bool]]]]:
+    """The lessons each enrolment has opened, and its best score and whether it passed each check it tried,
+    in one query."""
+    opened: dict[int, set[int]] = {i: set() for i in enrolment_ids}
+    attempts: dict[int, dict[int, tuple[int, bool]]] = {i: {} for i in enrolment_ids}
+    for enrolment_id, item_id, best, passed in db.session.execute(_done_query(), {"enrolment_ids": enrolment_ids}):
+        if passed is None:
+            opened[enrolment_id].add(item_id)
+        else:
+            attempts[enrolment_id][item_id] = (best, bool(passed))
+    return opened, attempts
+
+
+def _mark(items: list[OutlineItem], opened: set[int], attempts: dict[int, tuple[int, bool]]) -> Progress:
+    for item in items:
+        if item.kind == "lesson":
+            item.done = item.item.id in opened
+        else:
+            best, passed = attempts.get(item.item.id, (None, False))
+            item.best_score, item.done = best, passed
+    return Progress(items)
+
+
 def progress_of(enrolments: list[Enrolment]) -> dict[int, Progress]:
-    """Progress of many enrolments in a fixed number of queries (two, once courses are loaded)."""
+    """Progress of many enrolments in one query, once courses are loaded."""
     ids = [e.id for e in enrolments]
     if not ids:
         return {}
-    opened: dict[int, set[int]] = {i: set() for i in ids}
-    for enrolment_id, lesson_id in db.session.execute(
-        select(LessonProgress.enrolment_id, LessonProgress.lesson_id).where(LessonProgress.enrolment_id.in_(ids))
-    ):
-        opened[enrolment_id].add(lesson_id)
-    attempts: dict[int, dict[int, tuple[int, bool]]] = {i: {} for i in ids}
-    for enrolment_id, check_id, best, passed in db.session.execute(
-        select(CheckAttempt.enrolment_id, CheckAttempt.check_id, func.max(CheckAttempt.score),
-               func.max(case((CheckAttempt.passed, 1), else_=0)))
-        .where(CheckAttempt.enrolment_id.in_(ids)).group_by(CheckAttempt.enrolment_id, CheckAttempt.check_id)
-    ):
-        attempts[enrolment_id][check_id] = (best, bool(passed))
-    result = {}
-    for enrolment in enrolments:
-        items = outline(enrolment.run.course)
-        for item in items:
-            if item.kind == "lesson":
-                item.done = item.item.id in opened[enrolment.id]
-            else:
-                best, passed = attempts[enrolment.id].get(item.item.id, (None, False))
-                item.best_score, item.done = best, passed
-        result[enrolment.id] = Progress(items)
-    return result
+    opened, attempts = _done(ids)
+    return {e.id: _mark(outline(e.run.course), opened[e.id], attempts[e.id]) for e in enrolments}
+
+
+def progress_through(enrolment_id: int, items: list[OutlineItem]) -> Progress:
+    """Progress of one enrolment through an outline already read (:func:`steps`)."""
+    opened, attempts = _done([enrolment_id])
+    return _mark(items, opened[enrolment_id], attempts[enrolment_id])
 
 
 def require_learning(enrolment: Enrolment) -> None:
@@ -127,12 +213,27 @@ def require_learning(enrolment: Enrolment) -> None:
 
 def record_lesson_opened(enrolment: Enrolment, lesson: Lesson) -> None:
     require_learning(enrolment)
+    opened = db.session.scalar(select(LessonProgress.id).where(
+        LessonProgress.enrolment_id == enrolment.id, LessonProgress.lesson_id == lesson.id)) is not None
+    _record_opened(enrolment, lesson.id, opened)
+
+
+def open_lesson(enrolment: Enrolment, items: list[OutlineItem], index: int) -> Progress:
+    """Record that the learner opened the lesson ``items[index]`` (:func:`record_lesson_opened`) and give their
+    progress through ``items`` (from :func:`steps`), reading what they have done once for both."""
+    require_learning(enrolment)
+    progress = progress_through(enrolment.id, items)
+    lesson = items[index]
+    _record_opened(enrolment, lesson.item.id, lesson.done)
+    lesson.done = True
+    return progress
+
+
+def _record_opened(enrolment: Enrolment, lesson_id: int, opened_before: bool) -> None:
     now = utcnow()
     enrolment.last_activity_at = now
-    exists = db.session.scalar(select(LessonProgress.id).where(
-        LessonProgress.enrolment_id == enrolment.id, LessonProgress.lesson_id == lesson.id))
-    if exists is None:
-        db.session.add(LessonProgress(enrolment_id=enrolment.id, lesson_id=lesson.id, completed_at=now))
+    if not opened_before:
+        db.session.add(LessonProgress(enrolment_id=enrolment.id, lesson_id=lesson_id, completed_at=now))
         db.session.flush()
         evaluate_completion(enrolment)
 

@@ -9,11 +9,14 @@ on one date (so lump entries are refused) and no exact duplicate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import case, or_, select, true, update
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import bindparam, case, func, or_, select, true, update
 from sqlalchemy.orm import selectinload
 
 from app import policy
@@ -22,16 +25,23 @@ from app.models import (
     ActivityType,
     Apprenticeship,
     ApprenticeshipStatus,
+    EvidenceFile,
     Ksb,
+    Organisation,
     OtjActivity,
     OtjStatus,
     Person,
     Placement,
+    Standard,
     StandardVersion,
+    Team,
 )
+from app.models.apprenticeships import otj_activity_ksb
 from app.models.types import utcnow
-from app.services import ServiceError, apprenticeship_rules, audit, clock, locks, otj_totals
+from app.services import ServiceError, apprenticeship_rules, audit, clock, locks, otj_totals, review_rows
 from app.services import evidence as evidence_files
+from app.services import hours as hours_shown
+from app.services.apprenticeships import name_of
 
 PAGE_SIZE = 25
 DESCRIPTION_MAX = 2000
@@ -57,10 +67,8 @@ def describe_minutes(minutes: int) -> str:
 
 
 def format_hours(hours: Decimal | int | float) -> str:
-    """Hours as a figure without needless decimals: 12, 12.5, 12.25."""
-    value = Decimal(str(hours)).quantize(Decimal("0.01"))
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return text or "0"
+    """Hours as a figure without needless decimals: 12, 12.5, 12.25 (``hours.text``, the one rounding)."""
+    return hours_shown.text(hours, grouping=True)
 
 
 def _day(value: date) -> str:
@@ -237,6 +245,7 @@ def log_activity(actor: Person, apprenticeship: Apprenticeship, *, occurred_on: 
         apprenticeship_id=apprenticeship.id, minutes=minutes, occurred_on=occurred_on.isoformat(),
         ksbs=[k.code for k in ksbs], on_behalf=on_behalf, evidence=stored.filename if stored else None,
     )
+    review_rows.refresh_for([apprenticeship.id])
     return activity
 
 
@@ -295,6 +304,7 @@ def approve(actor: Person, activities: list[OtjActivity]) -> int:
                      f"{activity.apprenticeship.apprentice.name}",
                      apprenticeship_id=activity.apprenticeship_id, minutes=activity.minutes)
     db.session.flush()
+    review_rows.refresh_for({activity.apprenticeship_id for activity in activities})
     return len(activities)
 
 
@@ -312,6 +322,7 @@ def reject(actor: Person, activity: OtjActivity, reason: str | None) -> OtjActiv
                  f"{activity.apprenticeship.apprentice.name}",
                  apprenticeship_id=activity.apprenticeship_id, reason=reason)
     db.session.flush()
+    review_rows.refresh_for([activity.apprenticeship_id])
     return activity
 
 
@@ -328,44 +339,216 @@ def _with_details(query):
     )
 
 
+def _queue_conditions(person_id, coordinated, apprenticeship_id=None) -> list:
+    """Conditions on ``OtjActivity``: submitted entries the person may decide, as the supervisor of the placement
+    that day or as a coordinator of the record (``coordinated``: None for every record, False for none, else a
+    condition on ``Apprenticeship``). Never their own hours, nor hours they logged. ``person_id`` and
+    ``apprenticeship_id`` (None: every record's) are values or bound parameters."""
+    supervised = OtjActivity.placement_id.in_(select(Placement.id).where(Placement.supervisor_id == person_id))
+    if coordinated is None:
+        allowed = true()
+    elif coordinated is False:
+        allowed = supervised
+    else:
+        allowed = or_(supervised, OtjActivity.apprenticeship_id.in_(select(Apprenticeship.id).where(coordinated)))
+    # Conditions on the entry alone: each entry is checked against the person's own few records rather than
+    # joined to its record, which the queue's count and sort would otherwise do for every waiting entry.
+    own = select(Apprenticeship.id).where(Apprenticeship.apprentice_id == person_id)
+    conditions = [OtjActivity.status == OtjStatus.SUBMITTED, allowed,
+                  OtjActivity.apprenticeship_id.not_in(own), OtjActivity.logged_by_id != person_id]
+    if apprenticeship_id is not None:
+        conditions.append(OtjActivity.apprenticeship_id == apprenticeship_id)
+    return conditions
+
+
+def _coordinated(person: Person):
+    """The records ``person`` keeps as a coordinator, as ``_queue_conditions`` takes them: everyone's for admins
+    and programme-wide coordinators (None), none for others (False)."""
+    scope = policy.managed_organisation_ids(person)
+    if scope is None:
+        return None
+    return policy.apprenticeship_scope_filter(person) if scope else False
+
+
 def queue_query(person: Person, *, apprenticeship_id: int | None = None):
-    """Submitted entries ``person`` may decide, oldest first: as the supervisor of the placement that day, or
-    as a coordinator of the record. Never their own hours, nor hours they logged."""
-    supervised = OtjActivity.placement_id.in_(select(Placement.id).where(Placement.supervisor_id == person.id))
-    # The records a coordinator keeps (everyone's for admins and programme-wide coordinators, none for others).
-    coordinated = policy.apprenticeship_scope_filter(person)
-    allowed = true() if coordinated is None else or_(supervised, coordinated)
+    """Submitted entries ``person`` may decide (see ``_queue_conditions``), oldest first, as objects."""
     query = (
         select(OtjActivity)
         .join(Apprenticeship, OtjActivity.apprenticeship_id == Apprenticeship.id)
-        .where(OtjActivity.status == OtjStatus.SUBMITTED, allowed,
-               Apprenticeship.apprentice_id != person.id, OtjActivity.logged_by_id != person.id)
+        .where(*_queue_conditions(person.id, _coordinated(person), apprenticeship_id))
         .order_by(OtjActivity.occurred_on, OtjActivity.id)
     )
-    if apprenticeship_id is not None:
-        query = query.where(OtjActivity.apprenticeship_id == apprenticeship_id)
     return _with_details(query)
 
 
-def approval_queue(person: Person, *, page: int = 1, apprenticeship_id: int | None = None,
-                   per_page: int = PAGE_SIZE):
-    """A page of :func:`queue_query`, in a constant number of queries however long the queue."""
-    return db.paginate(queue_query(person, apprenticeship_id=apprenticeship_id), page=page, per_page=per_page,
-                       error_out=False)
+class RowPage(Pagination):
+    """A page of plain rows for the pagination component: ``rows(limit, offset)`` gives the page's rows and
+    how many there are in all, however it finds them (counted first, counted with the rows, or known)."""
+
+    def _query_items(self) -> list:
+        items, self._total = self._query_args["rows"](self.per_page, (self.page - 1) * self.per_page)
+        return items
+
+    def _query_count(self) -> int:
+        return self._total
 
 
-def activities_for(apprenticeship: Apprenticeship, *, status: OtjStatus | None = None, page: int = 1,
-                   per_page: int = PAGE_SIZE):
-    """A page of the apprenticeship's entries, newest first."""
-    query = (
-        select(OtjActivity)
-        .where(OtjActivity.apprenticeship_id == apprenticeship.id)
-        .order_by(OtjActivity.occurred_on.desc(), OtjActivity.id.desc())
-        .options(selectinload(OtjActivity.ksbs), selectinload(OtjActivity.evidence))
+def _read(statement, **params):
+    """Rows of a read-only statement on the session's connection: plain rows, without the work of the
+    session's object loading (nothing is pending when these lists are read, so nothing needs flushing)."""
+    return db.session.connection().execute(statement, params)
+
+
+def _with_ksb_codes(page_query, page_ids):
+    """``page_query`` (selecting from the subquery ``page_ids`` of a page's entry ids) with a row per entry and
+    KSB, in the standard's order after the page's own (one with no code for an entry without KSBs): a page's
+    entries and their KSBs in one query."""
+    link = otj_activity_ksb.c
+    return (
+        page_query.add_columns(Ksb.code)
+        .outerjoin(otj_activity_ksb, link.otj_activity_id == page_ids.c.id)
+        .outerjoin(Ksb, Ksb.id == link.ksb_id)
+        .order_by(Ksb.position)
     )
-    if status is not None:
-        query = query.where(OtjActivity.status == status)
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def _entries_with_codes(rows, make) -> list:
+    """One ``make(*columns, ksb_codes=...)`` per entry from the rows of :func:`_with_ksb_codes` (whose last
+    column is the code), the codes joined as the lists show them: "K1, S2"."""
+    entries, codes, last = [], [], None
+    for row in rows:
+        if last is not None and row[0] != last[0]:
+            entries.append(make(*last[:-1], ksb_codes=", ".join(codes)))
+            codes = []
+        if row[-1] is not None:
+            codes.append(row[-1])
+        last = row
+    if last is not None:
+        entries.append(make(*last[:-1], ksb_codes=", ".join(codes)))
+    return entries
+
+
+@dataclass(slots=True)
+class QueueEntry:
+    """An entry waiting for a decision, as the supervisor's queue shows it."""
+
+    id: int
+    apprenticeship_id: int
+    apprentice_id: int
+    apprentice_name: str
+    occurred_on: date
+    minutes: int
+    activity_type: ActivityType
+    description: str
+    logged_by_id: int
+    logged_by_name: str
+    evidence_filename: str | None
+    ksb_codes: str = ""
+
+
+def _queue_statements(coordinated, filtered: bool):
+    """The queue's count and page (see :func:`approval_queue`), the person, record, limit and offset as
+    parameters."""
+    conditions = _queue_conditions(bindparam("person_id"), coordinated,
+                                   bindparam("apprenticeship_id") if filtered else None)
+    count = select(func.count()).select_from(OtjActivity).where(*conditions)
+    page_ids = (
+        select(OtjActivity.id).where(*conditions)
+        .order_by(OtjActivity.occurred_on, OtjActivity.id)
+        .limit(bindparam("limit")).offset(bindparam("offset"))
+        .subquery()
+    )
+    page = (
+        select(OtjActivity.id, OtjActivity.apprenticeship_id, Apprenticeship.apprentice_id,
+               name_of(Person, Apprenticeship.apprentice_id), OtjActivity.occurred_on, OtjActivity.minutes,
+               OtjActivity.activity_type, OtjActivity.description, OtjActivity.logged_by_id,
+               name_of(Person, OtjActivity.logged_by_id), _evidence_filename())
+        .select_from(page_ids)
+        .join(OtjActivity, OtjActivity.id == page_ids.c.id)
+        .join(Apprenticeship, OtjActivity.apprenticeship_id == Apprenticeship.id)
+        .order_by(OtjActivity.occurred_on, OtjActivity.id)
+    )
+    return count, _with_ksb_codes(page, page_ids)
+
+
+def _evidence_filename():
+    return select(EvidenceFile.filename).where(EvidenceFile.otj_activity_id == OtjActivity.id).scalar_subquery()
+
+
+# Built once for supervisors (who coordinate nothing) and for those who coordinate every record; a borough
+# coordinator's carry their organisations.
+_queue_statements_for_all = cache(_queue_statements)
+
+
+def approval_queue(person: Person, *, page: int = 1, apprenticeship_id: int | None = None,
+                   per_page: int = PAGE_SIZE) -> RowPage:
+    """A page of the entries ``person`` may decide (as :func:`queue_query`), oldest first, as ``QueueEntry``
+    rows: how many there are, then the page's entries with their names and KSB codes, so the same two
+    queries however long the queue (one when it is empty)."""
+    coordinated = _coordinated(person)
+    filtered = apprenticeship_id is not None
+    if coordinated is None or coordinated is False:
+        count, page_query = _queue_statements_for_all(coordinated, filtered)
+    else:
+        count, page_query = _queue_statements(coordinated, filtered)
+    params = {"person_id": person.id, **({"apprenticeship_id": apprenticeship_id} if filtered else {})}
+
+    def rows(limit: int, offset: int):
+        total = _read(count, **params).scalar_one()
+        if offset >= total:
+            return [], total
+        return _entries_with_codes(_read(page_query, **params, limit=limit, offset=offset), QueueEntry), total
+
+    return RowPage(page=page, per_page=per_page, error_out=False, rows=rows)
+
+
+@dataclass(slots=True)
+class EntryRow:
+    """An entry as the apprenticeship's list of entries shows it."""
+
+    id: int
+    occurred_on: date
+    minutes: int
+    activity_type: ActivityType
+    description: str
+    status: OtjStatus
+    evidence_filename: str | None
+    ksb_codes: str = ""
+
+
+@cache
+def _entries_query(filtered: bool):
+    """Built once (with and without the status filter): a page of an apprenticeship's entries, newest first,
+    with their KSB codes (see ``_with_ksb_codes``)."""
+    newest_first = (OtjActivity.occurred_on.desc(), OtjActivity.id.desc())
+    page_ids = (
+        select(OtjActivity.id).where(OtjActivity.apprenticeship_id == bindparam("apprenticeship_id"))
+        .order_by(*newest_first).limit(bindparam("limit")).offset(bindparam("offset"))
+    )
+    if filtered:
+        page_ids = page_ids.where(OtjActivity.status == bindparam("status"))
+    page_ids = page_ids.subquery()
+    page = (
+        select(OtjActivity.id, OtjActivity.occurred_on, OtjActivity.minutes, OtjActivity.activity_type,
+               OtjActivity.description, OtjActivity.status, _evidence_filename())
+        .select_from(page_ids).join(OtjActivity, OtjActivity.id == page_ids.c.id)
+        .order_by(*newest_first)
+    )
+    return _with_ksb_codes(page, page_ids)
+
+
+def entries_page(apprenticeship, *, total: int, status: OtjStatus | None = None, page: int = 1,
+                 per_page: int = PAGE_SIZE) -> RowPage:
+    """A page of the apprenticeship's entries, newest first, as ``EntryRow`` rows. ``total`` is how many
+    entries there are (of ``status``, with one), as ``otj_totals.figures`` counts them."""
+
+    def rows(limit: int, offset: int):
+        params = {"apprenticeship_id": apprenticeship.id, "limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        return _entries_with_codes(_read(_entries_query(status is not None), **params), EntryRow), total
+
+    return RowPage(page=page, per_page=per_page, error_out=False, rows=rows)
 
 
 def activity_of(apprenticeship: Apprenticeship, activity_id: int) -> OtjActivity | None:
@@ -389,21 +572,50 @@ def activities_by_ids(ids) -> list[OtjActivity]:
     return list(db.session.scalars(query).all())
 
 
-def supervised_placements(person: Person, *, page: int = 1, per_page: int = PAGE_SIZE):
-    """A page of the placements ``person`` supervises or supervised: current ones first, then the most
-    recently ended."""
-    today = clock.today()
-    current_first = case((Placement.ends_on >= today, 0), else_=1)
-    query = (
-        select(Placement)
-        .where(Placement.supervisor_id == person.id)
+@cache
+def _supervised_query():
+    """Built once: a page of a supervisor's placements with the names the page shows, and how many in all."""
+    current_first = case((Placement.ends_on >= bindparam("today"), 0), else_=1)
+    return (
+        select(Placement.id, Placement.apprenticeship_id, name_of(Person, Apprenticeship.apprentice_id),
+               Standard.title, Standard.level, name_of(Team, Placement.team_id),
+               name_of(Organisation, Placement.host_organisation_id), Placement.starts_on, Placement.ends_on,
+               func.count().over())
+        .join(Apprenticeship, Apprenticeship.id == Placement.apprenticeship_id)
+        .join(StandardVersion, StandardVersion.id == Apprenticeship.standard_version_id)
+        .join(Standard, Standard.id == StandardVersion.standard_id)
+        .where(Placement.supervisor_id == bindparam("supervisor_id"))
         .order_by(current_first, Placement.ends_on.desc(), Placement.id.desc())
-        .options(
-            selectinload(Placement.apprenticeship).selectinload(Apprenticeship.apprentice),
-            selectinload(Placement.apprenticeship).selectinload(Apprenticeship.standard_version)
-            .selectinload(StandardVersion.standard),
-            selectinload(Placement.host_organisation),
-            selectinload(Placement.team),
-        )
+        .limit(bindparam("limit")).offset(bindparam("offset"))
     )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+@dataclass(slots=True)
+class SupervisedPlacement:
+    id: int
+    apprenticeship_id: int
+    apprentice_name: str
+    standard_title: str
+    standard_level: int
+    team_name: str
+    host_organisation_name: str
+    starts_on: date
+    ends_on: date
+
+
+def supervised_placements(person: Person, *, page: int = 1, per_page: int = PAGE_SIZE) -> RowPage:
+    """A page of the placements ``person`` supervises or supervised, as ``SupervisedPlacement`` rows: current
+    ones first, then the most recently ended. One query, counting them too (a supervisor has tens, not
+    thousands); a second only past the last page."""
+
+    def rows(limit: int, offset: int):
+        found = _read(_supervised_query(), today=clock.today(), supervisor_id=person.id, limit=limit,
+                      offset=offset).all()
+        if found:
+            total = found[0][-1]
+        else:
+            total = offset and _read(select(func.count()).select_from(Placement)
+                                     .where(Placement.supervisor_id == person.id)).scalar_one()
+        return [SupervisedPlacement(*row[:-1]) for row in found], total
+
+    return RowPage(page=page, per_page=per_page, error_out=False, rows=rows)

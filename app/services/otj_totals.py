@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, extract, func, select
 
 from app.extensions import db
 from app.models import Apprenticeship, OtjActivity, OtjStatus
@@ -118,7 +119,6 @@ def cumulative_by_month(apprenticeship: Apprenticeship, as_of: date | None = Non
     """Month-end points from the start to ``as_of`` (or the end): approved hours so far and the plan so
     far, for the chart of actual against plan."""
     as_of = as_of or clock.today()
-    end = min(as_of, apprenticeship.actual_end_on or apprenticeship.planned_end_on)
     rows = db.session.execute(
         select(OtjActivity.occurred_on, OtjActivity.minutes).where(
             OtjActivity.apprenticeship_id == apprenticeship.id, OtjActivity.status == OtjStatus.APPROVED
@@ -127,6 +127,11 @@ def cumulative_by_month(apprenticeship: Apprenticeship, as_of: date | None = Non
     by_month: dict[tuple[int, int], int] = {}
     for day, mins in rows:
         by_month[(day.year, day.month)] = by_month.get((day.year, day.month), 0) + mins
+    return _cumulative(apprenticeship, as_of, by_month)
+
+
+def _cumulative(apprenticeship, as_of: date, by_month: dict[tuple[int, int], int]) -> list[dict]:
+    end = min(as_of, apprenticeship.actual_end_on or apprenticeship.planned_end_on)
     points, running = [], 0
     year, month = apprenticeship.starts_on.year, apprenticeship.starts_on.month
     while (year, month) <= (end.year, end.month):
@@ -141,3 +146,55 @@ def cumulative_by_month(apprenticeship: Apprenticeship, as_of: date | None = Non
         })
         year, month = next_first.year, next_first.month
     return points
+
+
+@dataclass(frozen=True)
+class OtjFigures:
+    """What a record page shows of an apprenticeship's hours, from one grouped query."""
+
+    totals: OtjTotals
+    points: list[dict]  # as cumulative_by_month gives them
+    entries: dict[OtjStatus, int]  # how many entries of each status
+
+    @property
+    def entry_count(self) -> int:
+        return sum(self.entries.values())
+
+
+@cache
+def _by_status_and_month():
+    """Built once: an apprenticeship's minutes and entries by status and month."""
+    year, month = extract("year", OtjActivity.occurred_on), extract("month", OtjActivity.occurred_on)
+    return (
+        select(OtjActivity.status, year, month, func.sum(OtjActivity.minutes), func.count())
+        .where(OtjActivity.apprenticeship_id == bindparam("apprenticeship_id"))
+        .group_by(OtjActivity.status, year, month)
+    )
+
+
+def figures(apprenticeship, as_of: date | None = None) -> OtjFigures:
+    """:func:`totals`, :func:`cumulative_by_month` and the number of entries of each status, summed by the
+    database per status and month (the apprenticeship's entries, read through its index, never loaded).
+    ``apprenticeship`` needs the columns ``totals`` reads and ``breaks``."""
+    as_of = as_of or clock.today()
+    # On the session's connection: plain rows, no object loading.
+    rows = db.session.connection().execute(_by_status_and_month(), {"apprenticeship_id": apprenticeship.id}).all()
+    minutes: dict[OtjStatus, int] = {}
+    entries: dict[OtjStatus, int] = {}
+    approved_by_month: dict[tuple[int, int], int] = {}
+    for status, in_year, in_month, total, count in rows:
+        minutes[status] = minutes.get(status, 0) + total
+        entries[status] = entries.get(status, 0) + count
+        if status is OtjStatus.APPROVED:
+            approved_by_month[(int(in_year), int(in_month))] = total
+    return OtjFigures(
+        totals=OtjTotals(
+            planned_hours=apprenticeship.planned_otj_hours,
+            approved_hours=_hours(minutes.get(OtjStatus.APPROVED)),
+            waiting_hours=_hours(minutes.get(OtjStatus.SUBMITTED)),
+            expected_hours=expected_hours(apprenticeship, as_of),
+            as_of=as_of,
+        ),
+        points=_cumulative(apprenticeship, as_of, approved_by_month),
+        entries=entries,
+    )

@@ -18,7 +18,7 @@ from app import policy
 from app.extensions import db
 from app.models import Apprenticeship, ApprenticeshipStatus, Ksb, Person, Placement, Role, StandardVersion, Team
 from app.models.types import utcnow
-from app.services import ServiceError, audit, clock
+from app.services import ServiceError, audit, clock, review_rows
 
 # The supervisor's feedback is written at the end of a placement: from this many days before it ends.
 FEEDBACK_OPENS_DAYS_BEFORE_END = 14
@@ -199,6 +199,7 @@ def add_placement(actor: Person | None, apprenticeship: Apprenticeship, *, team:
                  apprenticeship_id=apprenticeship.id, host=team.organisation.code, team_id=team.id,
                  supervisor_id=supervisor.id, starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat(),
                  ksbs=[k.code for k in ksbs])
+    review_rows.refresh_for([apprenticeship.id])
     return placement
 
 
@@ -220,6 +221,7 @@ def update_placement(actor: Person | None, placement: Placement, *, team: Team |
         audit.record(actor, "placement.changed", placement,
                      f"Changed {apprenticeship.apprentice.name}'s placement: now {describe(placement)}, "
                      f"supervised by {supervisor.name}", apprenticeship_id=apprenticeship.id, changed=changed)
+    review_rows.refresh_for([apprenticeship.id])
     return placement
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from app import policy
 from app.extensions import db
@@ -79,16 +80,25 @@ def _day(value: date) -> str:
 
 
 def placement_in_force(apprenticeship: Apprenticeship, day: date) -> Placement | None:
-    return next((p for p in apprenticeship.placements if p.starts_on <= day <= p.ends_on), None)
+    return _in_force(apprenticeship.placements, day)
+
+
+def _in_force(placements, day: date):
+    return next((p for p in placements if p.starts_on <= day <= p.ends_on), None)
 
 
 def employer_placement(apprenticeship: Apprenticeship, day: date) -> Placement | None:
     """The placement whose supervisor signs as the employer for a review held on ``day``: the one in force
     that day or, in a gap between placements, the latest one that had started by then."""
-    in_force = placement_in_force(apprenticeship, day)
+    return _employer_placement_among(apprenticeship.placements, day)
+
+
+def _employer_placement_among(placements, day: date):
+    """:func:`employer_placement` among ``placements`` in order of their start (rows or records)."""
+    in_force = _in_force(placements, day)
     if in_force is not None:
         return in_force
-    started = [p for p in apprenticeship.placements if p.starts_on <= day]
+    started = [p for p in placements if p.starts_on <= day]
     return max(started, key=lambda p: p.starts_on, default=None)
 
 
@@ -344,48 +354,73 @@ class ReviewToSign:
     parties: list[SigningParty]
 
 
+def _unsigned(party: SigningParty):
+    return ~select(ReviewSignature.id).where(
+        ReviewSignature.review_id == ProgressReview.id, ReviewSignature.party == party).exists()
+
+
+def _to_sign_conditions(who, *, coordinator: bool, scope=None, joined: bool = True) -> dict:
+    """For each party the person ``who`` (an id, or a bind parameter) might sign as, a condition on a review
+    and its apprenticeship that the signature is missing and they may be the one to give it (for the employer,
+    a prefilter of :func:`employer_placement`: they supervised a placement that had started by the review and
+    may be the one on the day). ``scope`` is a coordinator's (``policy.apprenticeship_scope_filter``). Unless
+    ``joined`` (the query joins the apprenticeship), the apprentice's is a condition on the review alone."""
+    # A placement that had ended by the review, with another started since, is never the employer's then.
+    later = aliased(Placement)
+    superseded = and_(Placement.ends_on < ProgressReview.held_on, select(later.id).where(
+        later.apprenticeship_id == Placement.apprenticeship_id, later.starts_on > Placement.starts_on,
+        later.starts_on <= ProgressReview.held_on).correlate(Placement, ProgressReview).exists())
+    supervised = select(Placement.id).where(
+        Placement.apprenticeship_id == ProgressReview.apprenticeship_id, Placement.supervisor_id == who,
+        Placement.starts_on <= ProgressReview.held_on, ~superseded).exists()
+    conditions = {
+        SigningParty.APPRENTICE: and_(
+            Apprenticeship.apprentice_id == who if joined else ProgressReview.apprenticeship_id.in_(
+                select(Apprenticeship.id).where(Apprenticeship.apprentice_id == who)),
+            _unsigned(SigningParty.APPRENTICE)),
+        SigningParty.EMPLOYER: and_(supervised, _unsigned(SigningParty.EMPLOYER)),
+    }
+    if coordinator:
+        as_coordinator = and_(Apprenticeship.apprentice_id != who, _unsigned(SigningParty.COORDINATOR))
+        conditions[SigningParty.COORDINATOR] = as_coordinator if scope is None else and_(as_coordinator, scope)
+    return conditions
+
+
+def _to_sign_query(who, conditions: dict, *columns, coordinator: bool, joined: bool = True):
+    """Recorded, unfinished reviews meeting any of ``conditions``, oldest first."""
+    query = select(*columns).select_from(ProgressReview)
+    if joined:
+        query = query.join(ProgressReview.apprenticeship)
+    query = query.where(ProgressReview.held_on.is_not(None), ProgressReview.completed_at.is_(None),
+                        or_(*conditions.values()))
+    if not coordinator:
+        # Start from this person's own apprenticeships and placements (both indexed) rather than from
+        # every unsigned review in the programme.
+        own = select(Apprenticeship.id).where(Apprenticeship.apprentice_id == who).union(
+            select(Placement.apprenticeship_id).where(Placement.supervisor_id == who))
+        query = query.where(ProgressReview.apprenticeship_id.in_(own))
+    return query.order_by(ProgressReview.held_on, ProgressReview.id)
+
+
+def _coordinating(person: Person) -> dict:
+    coordinator = policy.is_coordinator(person)
+    return {"coordinator": coordinator, "scope": policy.apprenticeship_scope_filter(person) if coordinator else None}
+
+
 def reviews_to_sign(person: Person, *, limit: int | None = None) -> list[ReviewToSign]:
     """Recorded reviews waiting for ``person``'s signature as the apprentice, the employer (the supervisor
     of the placement on the day) or a coordinator, oldest first, in a fixed number of queries. Admins may
     sign as the coordinator but are not asked to: only people with the coordinator role are."""
     if not person.is_authenticated:
         return []
-
-    def unsigned(party):
-        return ~select(ReviewSignature.id).where(
-            ReviewSignature.review_id == ProgressReview.id, ReviewSignature.party == party).exists()
-
-    supervised = select(Placement.id).where(
-        Placement.apprenticeship_id == ProgressReview.apprenticeship_id, Placement.supervisor_id == person.id,
-        Placement.starts_on <= ProgressReview.held_on).exists()
-    conditions = [
-        and_(Apprenticeship.apprentice_id == person.id, unsigned(SigningParty.APPRENTICE)),
-        and_(supervised, unsigned(SigningParty.EMPLOYER)),
-    ]
-    if policy.is_coordinator(person):
-        as_coordinator = and_(Apprenticeship.apprentice_id != person.id, unsigned(SigningParty.COORDINATOR))
-        scope = policy.apprenticeship_scope_filter(person)
-        conditions.append(as_coordinator if scope is None else and_(as_coordinator, scope))
-    query = (
-        select(ProgressReview).join(ProgressReview.apprenticeship)
-        .where(ProgressReview.held_on.is_not(None), ProgressReview.completed_at.is_(None), or_(*conditions))
-    )
-    if not policy.is_coordinator(person):
-        # Start from this person's own apprenticeships and placements (both indexed) rather than from
-        # every unsigned review in the programme.
-        own = select(Apprenticeship.id).where(Apprenticeship.apprentice_id == person.id).union(
-            select(Placement.apprenticeship_id).where(Placement.supervisor_id == person.id))
-        query = query.where(ProgressReview.apprenticeship_id.in_(own))
-    query = (
-        query
-        .order_by(ProgressReview.held_on, ProgressReview.id)
-        .options(
-            contains_eager(ProgressReview.apprenticeship).options(
-                selectinload(Apprenticeship.placements).joinedload(Placement.supervisor),
-                joinedload(Apprenticeship.apprentice),
-                joinedload(Apprenticeship.standard_version).joinedload(StandardVersion.standard)),
-            selectinload(ProgressReview.signatures).joinedload(ReviewSignature.person),
-        )
+    coordinating = _coordinating(person)
+    conditions = _to_sign_conditions(person.id, **coordinating)
+    query = _to_sign_query(person.id, conditions, ProgressReview, coordinator=coordinating["coordinator"]).options(
+        contains_eager(ProgressReview.apprenticeship).options(
+            selectinload(Apprenticeship.placements).joinedload(Placement.supervisor),
+            joinedload(Apprenticeship.apprentice),
+            joinedload(Apprenticeship.standard_version).joinedload(StandardVersion.standard)),
+        selectinload(ProgressReview.signatures).joinedload(ReviewSignature.person),
     )
     if limit:
         query = query.limit(limit)
@@ -395,6 +430,84 @@ def reviews_to_sign(person: Person, *, limit: int | None = None) -> list[ReviewT
                    if p is not SigningParty.COORDINATOR or policy.is_coordinator(person)]
         if parties:
             found.append(ReviewToSign(review, parties))
+    return found
+
+
+@dataclass(frozen=True)
+class ReviewWaiting:
+    """A review waiting for a person's signature, as a link to it or a count needs it."""
+
+    review_id: int
+    apprenticeship_id: int
+    sequence: int
+    parties: list[SigningParty]
+
+
+def _waiting_query(who, *, coordinator: bool, scope=None):
+    # Only a coordinator's conditions need the apprenticeship joined (its employer, its apprentice not them):
+    # without it PostgreSQL plans from the person's own few records.
+    joined = coordinator
+    conditions = _to_sign_conditions(who, coordinator=coordinator, scope=scope, joined=joined)
+    # Someone who signed a review as any party signs it no more.
+    signed_already = select(ReviewSignature.id).where(
+        ReviewSignature.review_id == ProgressReview.id, ReviewSignature.person_id == who).exists()
+    return _to_sign_query(
+        who, conditions, ProgressReview.id, ProgressReview.apprenticeship_id, ProgressReview.sequence,
+        ProgressReview.held_on, signed_already.label("signed_already"),
+        *(condition.label(party.value) for party, condition in conditions.items()), coordinator=coordinator,
+        joined=joined)
+
+
+@functools.cache
+def _waiting_for_others():
+    """:func:`_waiting_query` for everyone but coordinators (whose scope differs), for ``:person_id``; built
+    once, as building it costs more than running it."""
+    return _waiting_query(bindparam("person_id"), coordinator=False)
+
+
+@functools.cache
+def _placements_of():
+    """The placements of the apprenticeships ``:apprenticeship_ids``, in order of their start."""
+    return (
+        select(Placement.apprenticeship_id, Placement.starts_on, Placement.ends_on, Placement.supervisor_id)
+        .where(Placement.apprenticeship_id.in_(bindparam("apprenticeship_ids", expanding=True)))
+        .order_by(Placement.starts_on, Placement.id)
+    )
+
+
+def reviews_waiting_for(person: Person) -> list[ReviewWaiting]:
+    """What :func:`reviews_to_sign` lists, without loading the reviews and their records: the rules of
+    ``_refusal`` read as columns, and only the placements of records ``person`` may sign for as the employer
+    (to find the placement on the day). One query, or two for someone who supervised a placement."""
+    if not person.is_authenticated:
+        return []
+    coordinating = _coordinating(person)
+    if coordinating["coordinator"]:
+        rows = db.session.execute(_waiting_query(person.id, **coordinating)).all()
+    else:
+        rows = db.session.execute(_waiting_for_others(), {"person_id": person.id}).all()
+    parties_asked = [party for party in SigningParty
+                     if party is not SigningParty.COORDINATOR or coordinating["coordinator"]]
+    as_employer = {row.apprenticeship_id for row in rows if row.employer and not row.signed_already}
+    placements: dict[int, list] = {i: [] for i in as_employer}
+    if as_employer:
+        for placement in db.session.execute(_placements_of(), {"apprenticeship_ids": list(as_employer)}):
+            placements[placement.apprenticeship_id].append(placement)
+    found = []
+    for row in rows:
+        if row.signed_already:
+            continue
+        parties = []
+        for party in parties_asked:
+            if not row._mapping[party.value]:
+                continue
+            if party is SigningParty.EMPLOYER:
+                placement = _employer_placement_among(placements[row.apprenticeship_id], row.held_on)
+                if placement is None or placement.supervisor_id != person.id:
+                    continue
+            parties.append(party)
+        if parties:
+            found.append(ReviewWaiting(row.id, row.apprenticeship_id, row.sequence, parties))
     return found
 
 

@@ -1,8 +1,9 @@
 """Risk flags for the cohort review: which apprenticeships and course enrolments are at risk, and why.
 
 ``refresh_flags()`` recomputes every flag (or the flags of the given apprenticeships and enrolments) and
-replaces the old ``RiskFlag`` rows in the caller's transaction: one DELETE, then one bulk INSERT. The facts
-come from a fixed number of set-based selects over everything in scope, whatever the number of people:
+replaces the old ``RiskFlag`` rows in the caller's transaction: one DELETE, then one bulk INSERT; then the
+standings, and the review rows of the apprenticeships it refreshed (``services/review_rows.py``), the same way.
+The facts come from a fixed number of set-based selects over everything in scope, whatever the number of people:
 
 1. the live apprenticeships, with the columns the rules need;
 2. their breaks in learning;
@@ -35,9 +36,26 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, and_, case, delete, false, func, insert, literal, or_, select, true, union
+from sqlalchemy import (
+    ARRAY,
+    Date,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+)
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
@@ -67,7 +85,7 @@ from app.models import (
 )
 from app.models.apprenticeships import otj_activity_ksb
 from app.models.types import utcnow
-from app.services import clock, gateway, otj_totals, progress_reviews
+from app.services import clock, gateway, hours, otj_totals, progress_reviews, review_rows
 
 # Thresholds ------------------------------------------------------------------------------------
 
@@ -139,7 +157,10 @@ RULES: dict[str, str] = {
 RATING_ORDER = {RiskRating.RED: 0, RiskRating.AMBER: 1, RiskRating.GREEN: 2}
 # The PostgreSQL advisory lock a refresh holds until its transaction ends, so that two refreshes at once (the
 # daily job and a page's "Refresh the flags now") take turns instead of both inserting a full set of rows.
+# A refresh of a few apprenticeships (after a change to one record) shares it, and takes a lock of each record's
+# own (key, apprenticeship id) instead: changes to different records never wait for each other.
 REFRESH_LOCK_KEY = 7_301_005
+FEW_RECORDS = 50
 CODE_ORDER = {code: n for n, code in enumerate(CODES)}
 
 
@@ -166,10 +187,14 @@ def flags_for_enrolment(enrolment) -> list[RiskFlag]:
     return _sorted(db.session.scalars(select(RiskFlag).where(RiskFlag.enrolment_id == enrolment.id)))
 
 
-def last_refreshed() -> datetime | None:
-    """When the flags and standings on show were found: the ``found_at`` of the latest refresh (its standings
-    are the newest rows, so one step down the primary key), or None before any refresh."""
-    return db.session.scalar(select(RiskStanding.found_at).order_by(RiskStanding.id.desc()).limit(1))
+def last_refreshed(*, enrolments: bool = False) -> datetime | None:
+    """When the newest flags and standings were found (of enrolments only, with ``enrolments``): the
+    ``found_at`` of the latest refresh (its standings are the newest rows, so a step or a few down the primary
+    key), or None before any refresh."""
+    query = select(RiskStanding.found_at).order_by(RiskStanding.id.desc()).limit(1)
+    if enrolments:
+        query = query.where(RiskStanding.enrolment_id.is_not(None))
+    return db.session.scalar(query)
 
 
 # Wording ---------------------------------------------------------------------------------------
@@ -180,8 +205,8 @@ def _day(value: date) -> str:
 
 
 def _hours(value: Decimal) -> str:
-    """Hours to one place, without a trailing .0: 112, 112.5."""
-    return gateway.format_hours(Decimal(value).quantize(Decimal("0.1")))
+    """Hours as every page shows them (``hours.text``): 112, 112.5, 466.47."""
+    return hours.text(value)
 
 
 def _plural(n: int, word: str) -> str:
@@ -215,7 +240,7 @@ def _month_bounds(today: date) -> tuple[tuple[date, date], tuple[date, date]]:
 
 
 def _minutes_to_hours(minutes) -> Decimal:
-    return (Decimal(minutes or 0) / 60).quantize(otj_totals.TWO_PLACES)
+    return hours.from_minutes(minutes)
 
 
 # The facts, loaded set-based -------------------------------------------------------------------
@@ -263,33 +288,45 @@ class _Flags:
         })
 
 
-def _scope(apprenticeship_ids):
+def _scope(scoped: bool):
+    """Live apprenticeships: all of them, or (``scoped``) those whose ids are the bound parameter ``ids``."""
     condition = Apprenticeship.status.in_(LIVE_STATUSES)
-    return condition if apprenticeship_ids is None else and_(condition, Apprenticeship.id.in_(apprenticeship_ids))
+    return and_(condition, Apprenticeship.id.in_(bindparam("ids", expanding=True))) if scoped else condition
 
 
-def _standing_scope(apprenticeship_ids):
+def _standing_scope(scoped: bool):
     """Every apprenticeship whose standing the refresh writes: all of them (or all the given ones), whatever
     their status, since review pages list withdrawn and completed apprenticeships too."""
-    return true() if apprenticeship_ids is None else Apprenticeship.id.in_(apprenticeship_ids)
+    return Apprenticeship.id.in_(bindparam("ids", expanding=True)) if scoped else true()
 
 
-def _load_records(scope) -> dict[int, _Record]:
+@lru_cache(maxsize=8)
+def _queries(scoped: bool, today: date) -> dict:
+    """The selects of a refresh of everyone, or (``scoped``) of the apprenticeships given as ``ids``, as at
+    ``today``: built once a day rather than on every refresh, since building them costs more than running them
+    for the one record a change refreshes."""
+    scope, every = _scope(scoped), _standing_scope(scoped)
     a = Apprenticeship
-    records = {
-        row.id: _Record(*row)
-        for row in db.session.execute(
-            select(a.id, a.apprentice_id, a.status, a.starts_on, a.planned_end_on, a.actual_end_on,
-                   a.planned_otj_hours, a.rule_set, a.weekly_hours, a.employer_gateway_agreed_at, a.english_maths,
-                   a.standard_version_id).where(scope)
-        )
+    queries = {
+        "records": select(a.id, a.apprentice_id, a.status, a.starts_on, a.planned_end_on, a.actual_end_on,
+                          a.planned_otj_hours, a.rule_set, a.weekly_hours, a.employer_gateway_agreed_at,
+                          a.english_maths, a.standard_version_id).where(every),
+        "breaks": select(BreakInLearning.apprenticeship_id, BreakInLearning.starts_on, BreakInLearning.ends_on)
+        .join(Apprenticeship, Apprenticeship.id == BreakInLearning.apprenticeship_id).where(every)
+        .order_by(BreakInLearning.apprenticeship_id, BreakInLearning.starts_on),
+        "hours": _hours_query(every, today),
+        "overdue": _overdue_query(scope, today),
+        "unsigned": _unsigned_query(scope, today),
+        "placements": _placements_query(scope, today),
     }
+    queries["ksb_totals"], queries["ksb_counts"] = _ksb_evidence_queries(scope, today)
+    return queries
+
+
+def _load_records(queries: dict, ids: dict) -> dict[int, _Record]:
+    records = {row.id: _Record(*row) for row in db.session.execute(queries["records"], ids)}
     if records:
-        for aid, starts_on, ends_on in db.session.execute(
-            select(BreakInLearning.apprenticeship_id, BreakInLearning.starts_on, BreakInLearning.ends_on)
-            .join(Apprenticeship, Apprenticeship.id == BreakInLearning.apprenticeship_id).where(scope)
-            .order_by(BreakInLearning.apprenticeship_id, BreakInLearning.starts_on)
-        ):
+        for aid, starts_on, ends_on in db.session.execute(queries["breaks"], ids):
             records[aid].breaks.append(_Break(starts_on, ends_on))
     return records
 
@@ -302,7 +339,7 @@ class _Hours:
     waiting_last_month: int = 0
 
 
-def _load_hours(scope, today: date) -> dict[int, _Hours]:
+def _hours_query(scope, today: date):
     (m1_start, m1_end), (m2_start, m2_end) = _month_bounds(today)
     o = OtjActivity
     approved = o.status == OtjStatus.APPROVED
@@ -310,7 +347,7 @@ def _load_hours(scope, today: date) -> dict[int, _Hours]:
     def minutes_where(*conditions):
         return func.sum(case((and_(*conditions), o.minutes), else_=0))
 
-    rows = db.session.execute(
+    return (
         select(o.apprenticeship_id,
                minutes_where(approved),
                minutes_where(approved, o.occurred_on >= m1_start, o.occurred_on <= m1_end),
@@ -320,19 +357,25 @@ def _load_hours(scope, today: date) -> dict[int, _Hours]:
         .where(scope, o.status.in_((OtjStatus.APPROVED, OtjStatus.SUBMITTED)))
         .group_by(o.apprenticeship_id)
     )
+
+
+def _load_hours(queries: dict, ids: dict) -> dict[int, _Hours]:
     return {aid: _Hours(int(total or 0), int(last or 0), int(before or 0), int(waiting or 0))
-            for aid, total, last, before, waiting in rows}
+            for aid, total, last, before, waiting in db.session.execute(queries["hours"], ids)}
 
 
-def _load_overdue(scope, today: date) -> dict[int, tuple[int, date, int]]:
+def _overdue_query(scope, today: date):
     """Per apprenticeship: how many reviews are overdue, the earliest due date and its review number."""
-    query = (
+    return (
         progress_reviews.overdue_reviews_query(today=today)
         .with_only_columns(ProgressReview.apprenticeship_id, func.count(ProgressReview.id),
                            func.min(ProgressReview.due_on), func.min(ProgressReview.sequence))
         .where(scope).group_by(ProgressReview.apprenticeship_id).order_by(None)
     )
-    return {aid: (n, due, sequence) for aid, n, due, sequence in db.session.execute(query)}
+
+
+def _load_overdue(queries: dict, ids: dict) -> dict[int, tuple[int, date, int]]:
+    return {aid: (n, due, sequence) for aid, n, due, sequence in db.session.execute(queries["overdue"], ids)}
 
 
 @dataclass(frozen=True)
@@ -345,19 +388,18 @@ class _Unsigned:
     waiting_reviews: int
 
 
-def _load_unsigned(scope, today: date) -> dict[int, _Unsigned]:
+def _unsigned_query(scope, today: date):
     """Per apprenticeship, reviews held ``REVIEW_UNSIGNED_DAYS`` or more days ago and not signed by all three:
     the oldest (picked with a window function, so one row per apprenticeship comes back) and how many."""
     def signed_as(party):
         return func.sum(case((ReviewSignature.party == party, 1), else_=0)).label(f"signed_{party.value}")
 
-    parties = list(SigningParty)
     per_review = (
         progress_reviews.unsigned_reviews_query()
         .outerjoin(ReviewSignature, ReviewSignature.review_id == ProgressReview.id)
         .with_only_columns(
             ProgressReview.apprenticeship_id, ProgressReview.sequence, ProgressReview.held_on,
-            *(signed_as(p) for p in parties),
+            *(signed_as(p) for p in SigningParty),
             func.row_number().over(partition_by=ProgressReview.apprenticeship_id,
                                    order_by=(ProgressReview.held_on, ProgressReview.sequence)).label("n"),
             func.count().over(partition_by=ProgressReview.apprenticeship_id).label("waiting"))
@@ -368,17 +410,20 @@ def _load_unsigned(scope, today: date) -> dict[int, _Unsigned]:
         .subquery()
     )
     c = per_review.c
-    rows = db.session.execute(
-        select(c.apprenticeship_id, c.sequence, c.held_on, c.waiting, *(c[f"signed_{p.value}"] for p in parties))
-        .where(c.n == 1)
-    )
+    return (select(c.apprenticeship_id, c.sequence, c.held_on, c.waiting,
+                   *(c[f"signed_{p.value}"] for p in SigningParty))
+            .where(c.n == 1))
+
+
+def _load_unsigned(queries: dict, ids: dict) -> dict[int, _Unsigned]:
+    parties = list(SigningParty)
     return {
         aid: _Unsigned(sequence, held_on, frozenset(p for p, n in zip(parties, signed, strict=True) if n), waiting)
-        for aid, sequence, held_on, waiting, *signed in rows
+        for aid, sequence, held_on, waiting, *signed in db.session.execute(queries["unsigned"], ids)
     }
 
 
-def _load_placements(scope, today: date) -> dict[int, list]:
+def _placements_query(scope, today: date):
     """Per active apprenticeship, the placements that matter from today on, by start: those ending today or
     later, and the last one even if it has ended. Each row has ``starts_on``, ``ends_on``, ``host`` and
     ``previous_ended_on`` (the end of the placement before it, for "the last one ended on")."""
@@ -393,28 +438,31 @@ def _load_placements(scope, today: date) -> dict[int, list]:
         .where(scope, Apprenticeship.status == ACTIVE)
         .subquery()
     )
-    rows = db.session.execute(
+    return (
         select(every.c.apprenticeship_id, every.c.starts_on, every.c.ends_on, every.c.host, every.c.previous_ended_on)
         .where(or_(every.c.ends_on >= today, every.c.next_starts_on.is_(None)))
         .order_by(every.c.apprenticeship_id, every.c.starts_on)
     )
+
+
+def _load_placements(queries: dict, ids: dict) -> dict[int, list]:
     found: dict[int, list] = defaultdict(list)
-    for row in rows:
+    for row in db.session.execute(queries["placements"], ids):
         found[row.apprenticeship_id].append(row)
     return found
 
 
-def _load_ksb_evidence(scope, today: date) -> tuple[dict[int, int], dict[int, int]]:
+def _ksb_evidence_queries(scope, today: date):
     """KSBs per standard version, and KSBs with evidence per active apprenticeship whose planned end is within
     ``END_NEAR_DAYS`` (or passed): an approved off-the-job entry built it, or the latest completed review
     rates it ready or complete (as ``gateway.ksb_coverage`` counts evidence)."""
     near = and_(scope, Apprenticeship.status == ACTIVE,
                 Apprenticeship.planned_end_on <= today + timedelta(days=END_NEAR_DAYS))
-    totals = dict(db.session.execute(
+    totals = (
         select(Ksb.standard_version_id, func.count(Ksb.id))
         .where(Ksb.standard_version_id.in_(select(Apprenticeship.standard_version_id).where(near)))
         .group_by(Ksb.standard_version_id)
-    ).all())
+    )
     ranked = (
         select(ProgressReview.id.label("review_id"), ProgressReview.apprenticeship_id,
                func.row_number().over(partition_by=ProgressReview.apprenticeship_id,
@@ -437,13 +485,18 @@ def _load_ksb_evidence(scope, today: date) -> tuple[dict[int, int], dict[int, in
     )
     evidenced = union(from_hours, from_reviews).subquery()
     owner = aliased(Apprenticeship)
-    counts = dict(db.session.execute(
+    counts = (
         select(evidenced.c.apprenticeship_id, func.count(Ksb.id))
         .join(owner, owner.id == evidenced.c.apprenticeship_id)
         .join(Ksb, and_(Ksb.id == evidenced.c.ksb_id, Ksb.standard_version_id == owner.standard_version_id))
         .group_by(evidenced.c.apprenticeship_id)
-    ).all())
+    )
     return totals, counts
+
+
+def _load_ksb_evidence(queries: dict, ids: dict) -> tuple[dict[int, int], dict[int, int]]:
+    return (dict(db.session.execute(queries["ksb_totals"], ids).all()),
+            dict(db.session.execute(queries["ksb_counts"], ids).all()))
 
 
 # The apprenticeship rules ----------------------------------------------------------------------
@@ -621,16 +674,16 @@ def _apprenticeship_flags(flags: _Flags, apprenticeship_ids, today: date,
                           progress: dict[int, _Progress]) -> int:
     """Flags for the live apprenticeships in scope; progress (for the standings) of every apprenticeship in
     scope. Returns how many live apprenticeships were checked."""
-    scope = _scope(apprenticeship_ids)
-    every = _standing_scope(apprenticeship_ids)
-    records = _load_records(every)
+    queries = _queries(apprenticeship_ids is not None, today)
+    ids = {} if apprenticeship_ids is None else {"ids": list(apprenticeship_ids)}
+    records = _load_records(queries, ids)
     if not records:
         return 0
-    hours = _load_hours(every, today)
-    overdue = _load_overdue(scope, today)
-    unsigned = _load_unsigned(scope, today)
-    placements = _load_placements(scope, today)
-    ksb_totals, ksb_evidenced = _load_ksb_evidence(scope, today)
+    hours = _load_hours(queries, ids)
+    overdue = _load_overdue(queries, ids)
+    unsigned = _load_unsigned(queries, ids)
+    placements = _load_placements(queries, ids)
+    ksb_totals, ksb_evidenced = _load_ksb_evidence(queries, ids)
     live = 0
     for record in records.values():
         approved = _minutes_to_hours(hours.get(record.id, _Hours()).approved)
@@ -700,11 +753,22 @@ def _enrolment_flags(flags: _Flags, enrolment_ids, today: date, people: dict[int
 # The refresh -----------------------------------------------------------------------------------
 
 
-def _lock_out_other_refreshes() -> None:
-    """On PostgreSQL, wait for any other refresh to commit first (the lock ends with the transaction). SQLite
-    lets one writer at a time anyway."""
-    if db.session.get_bind().dialect.name == "postgresql":
+def lock_out_other_refreshes(*, apprenticeship_ids=None, enrolment_ids=None) -> None:
+    """On PostgreSQL, wait for any other refresh of the same records to commit first (the locks end with the
+    transaction): a refresh of everyone, of enrolments or of many apprenticeships holds ``REFRESH_LOCK_KEY``
+    alone; one of up to ``FEW_RECORDS`` apprenticeships shares it and locks each record (in id order, so two
+    never wait for each other in a circle). SQLite lets one writer at a time anyway."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    few = apprenticeship_ids is not None and not enrolment_ids and len(apprenticeship_ids) <= FEW_RECORDS
+    if not few:
         db.session.execute(select(func.pg_advisory_xact_lock(REFRESH_LOCK_KEY)))
+        return
+    db.session.execute(select(func.pg_advisory_xact_lock_shared(REFRESH_LOCK_KEY)))
+    ids = sorted(set(apprenticeship_ids))
+    if ids:
+        in_order = select(func.unnest(literal(ids, ARRAY(Integer))).label("id")).order_by("id").subquery()
+        db.session.execute(select(func.count(func.pg_advisory_xact_lock(REFRESH_LOCK_KEY, in_order.c.id))))
 
 
 def _standing_rows(flags: _Flags, progress: dict[int, _Progress], people: dict[int, int]) -> list[dict]:
@@ -731,16 +795,17 @@ def _standing_rows(flags: _Flags, progress: dict[int, _Progress], people: dict[i
 
 def refresh_flags(*, today: date | None = None, apprenticeship_ids=None, enrolment_ids=None) -> dict[str, int]:
     """Recompute the risk flags and replace the old ones (one DELETE, one bulk INSERT) in the current
-    transaction, with the standings (one DELETE, one bulk INSERT more); the caller commits. With
+    transaction, with the standings (one DELETE, one bulk INSERT more) and the apprenticeships' review rows
+    (``review_rows.write``); the caller commits. With
     ``apprenticeship_ids`` and/or ``enrolment_ids``, only the flags and standings of those records are
     recomputed (an omitted list then means none of that kind); with neither, all. On PostgreSQL a refresh first
-    waits for any other refresh in progress to commit (an advisory lock held to the end of the transaction)."""
+    waits for any other refresh of the same records in progress to commit (``lock_out_other_refreshes``)."""
     today = today or clock.today()
     scoped = apprenticeship_ids is not None or enrolment_ids is not None
     if scoped:
         apprenticeship_ids = list(apprenticeship_ids or [])
         enrolment_ids = list(enrolment_ids or [])
-    _lock_out_other_refreshes()
+    lock_out_other_refreshes(apprenticeship_ids=apprenticeship_ids, enrolment_ids=enrolment_ids)
     flags = _Flags()
     progress: dict[int, _Progress] = {}
     people: dict[int, int] = {}
@@ -762,6 +827,14 @@ def refresh_flags(*, today: date | None = None, apprenticeship_ids=None, enrolme
     standings = _standing_rows(flags, progress, people)
     if standings:
         db.session.execute(insert(RiskStanding.__table__), standings)
+    if not scoped or apprenticeship_ids:
+        # The review rows of the same apprenticeships, from what was just worked out.
+        found: dict[int, list[tuple]] = defaultdict(list)
+        for row in flags.rows:
+            if row["apprenticeship_id"] is not None:
+                found[row["apprenticeship_id"]].append((row["code"], row["rating"], row["reason"]))
+        review_rows.write(apprenticeship_ids, locked=True, flags=found, standings={
+            row["apprenticeship_id"]: row for row in standings if row["apprenticeship_id"] is not None})
     return {
         "apprenticeships": checked_apprenticeships,
         "enrolments": checked_enrolments,

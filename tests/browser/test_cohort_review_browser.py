@@ -83,7 +83,10 @@ def test_a_coordinator_reviews_an_intake_filters_by_a_flag_and_opens_a_record(wo
     expect(page.get_by_role("heading", level=1)).to_have_text("September 2025")
     expect(page.locator("#result-count")).to_have_text("4 apprentices")
     expect(page.locator("#review tbody tr").first).to_contain_text("Amal Hackney")
+    expect(page.locator("#progress-spread svg[role=img]")).to_be_visible()
+    page.get_by_role("link", name="See the placements of the apprentices on this page as a timeline").click()
     expect(page.locator("#placements-timeline svg[role=img]")).to_be_visible()
+    page.get_by_role("link", name="Back to the review").click()
 
     page.get_by_label("Flag").select_option(label="Off-the-job hours behind plan")
     page.get_by_role("button", name="Apply filters").click()
@@ -112,6 +115,8 @@ PAGES = [
     ("intake review", lambda w: f"/intakes/{w.intake_id}/review", "September 2025"),
     ("intake review filtered by a flag, sorted by progress",
      lambda w: f"/intakes/{w.intake_id}/review?flag=placement_gap&sort=progress&order=desc", "September 2025"),
+    ("placements timeline of an intake review's page", lambda w: f"/intakes/{w.intake_id}/review/placements",
+     "Placements across boroughs"),
     ("all apprentices", lambda w: "/cohort-review/apprentices", "All apprentices in your organisations"),
     ("all apprentices filtered by rating", lambda w: "/cohort-review/apprentices?rating=amber",
      "All apprentices in your organisations"),
