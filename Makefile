@@ -18,11 +18,17 @@ POSTGRESQL_INSTANT ?= 2028-02-29T23:30:00+00:00
 INSTANTS ?= 2026-07-01T00:30:00+01:00 2026-10-25T01:30:00+00:00 2027-01-31T23:30:00+00:00 2027-03-28T02:30:00+01:00
 DATED_TESTS := tests/test_apprenticeship_rules.py tests/test_otj_totals.py tests/test_progress_reviews.py \
 	tests/test_placements.py tests/test_runs.py tests/test_learning.py tests/test_enrolment_import.py \
-	tests/test_off_the_job.py tests/test_gateway.py tests/test_apprenticeship_lifecycle.py tests/test_reminders.py
+	tests/test_off_the_job.py tests/test_gateway.py tests/test_apprenticeship_lifecycle.py tests/test_reminders.py \
+	tests/test_home_apprentice.py tests/test_home_supervisor.py tests/test_home_coordinator.py tests/test_home_admin.py \
+	tests/test_home_leader.py tests/test_cpd_record.py
 
 .PHONY: run scheduler install assets db demo test lint test-sqlite test-postgresql test-instants clean
 
 # The scheduler runs beside the web server (its log in instance/scheduler.log) and stops with it.
+# FLASK_RUN_HOST and FLASK_RUN_PORT reach every command of the target (the demo data and scheduler too), so
+# links in emails and certificates point at this server (config.py, served_address) unless BASE_URL is set.
+run: export FLASK_RUN_HOST := $(HOST)
+run: export FLASK_RUN_PORT := $(PORT)
 run: install assets db demo
 	@echo ""
 	@echo "Pathways is running at http://$(HOST):$(PORT)  (Ctrl+C to stop)"

@@ -128,6 +128,10 @@ class Config:
     OUTBOX_LINK_BODY_DAYS = _int("OUTBOX_LINK_BODY_DAYS", 7)
     OUTBOX_KEEP_DAYS = _int("OUTBOX_KEEP_DAYS", 90)
 
+    # Who runs Pathways and how to reach them: named on the accessibility statement, privacy notice and cookies page.
+    PATHWAYS_OPERATOR = os.environ.get("PATHWAYS_OPERATOR") or "London Councils"
+    PATHWAYS_CONTACT_EMAIL = os.environ.get("PATHWAYS_CONTACT_EMAIL") or "help@pathways.london"
+
     COURSES_DIR = os.environ.get("COURSES_DIR", str(BASE_DIR / "courses"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Trust X-Forwarded-For from this many proxies in front of the app (0 = none).
@@ -138,9 +142,35 @@ class Config:
         """Refuse to start with a configuration that is unsafe for this environment."""
 
 
+def served_address() -> str:
+    """Where the development server listens, as ``flask run`` reads it from the environment (``make run`` sets
+    FLASK_RUN_HOST and FLASK_RUN_PORT from HOST and PORT): links in emails and certificates' links and QR
+    codes then point at the server actually running. A wildcard host is not an address to visit: loopback is."""
+    host = os.environ.get("FLASK_RUN_HOST") or "127.0.0.1"
+    port = os.environ.get("FLASK_RUN_PORT") or "5000"
+    if host in {"0.0.0.0", "::", "[::]"}:  # noqa: S104 - a listening address turned into one to visit
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class _ReadWhenLoaded:
+    """A setting worked out from the environment when an application loads its configuration, not when this
+    module is imported (the environment may change in between, as in the tests)."""
+
+    def __init__(self, read):
+        self.read = read
+
+    def __get__(self, _instance, _owner):
+        return self.read()
+
+
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
     OUTBOX_SHOWS_LINKS = True
+    # An explicit BASE_URL wins; otherwise the development server's own address.
+    BASE_URL = _ReadWhenLoaded(lambda: os.environ.get("BASE_URL") or served_address())
 
 
 class TestingConfig(Config):

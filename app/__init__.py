@@ -109,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
     from app.runs.routes import bp as runs_bp
     from app.scheduling import bp as scheduling_bp
     from app.standards import bp as standards_bp
+    from app.statements import bp as statements_bp
     from app.verify.routes import bp as verify_bp
 
     app.register_blueprint(main_bp)
@@ -127,6 +128,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(scheduling_bp)
     app.register_blueprint(cohort_review_bp)
     app.register_blueprint(reminders_bp)
+    app.register_blueprint(statements_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

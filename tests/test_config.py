@@ -1,6 +1,7 @@
 import pytest
 
 from app import create_app
+from app.services.tokens import external_url
 from config import DEVELOPMENT_SECRET_KEY, get_config
 
 
@@ -38,3 +39,35 @@ def test_unknown_environment_name_is_a_clear_error():
 def test_sqlite_is_the_default_database(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert get_config("development").SQLALCHEMY_DATABASE_URI.endswith("instance/pathways.db")
+
+
+def test_in_development_links_follow_the_port_the_server_is_run_on(monkeypatch, database_url):
+    """`make run PORT=5101` runs `flask run` with FLASK_RUN_PORT=5101: emails and certificates link there."""
+    monkeypatch.delenv("BASE_URL", raising=False)
+    monkeypatch.setenv("FLASK_RUN_HOST", "127.0.0.1")
+    monkeypatch.setenv("FLASK_RUN_PORT", "5101")
+    app = create_app("development", SQLALCHEMY_DATABASE_URI=database_url)
+    assert app.config["BASE_URL"] == "http://127.0.0.1:5101"
+
+    with app.app_context():
+        assert external_url("verify.start") == "http://127.0.0.1:5101/verify"
+
+
+def test_a_development_server_on_every_address_links_to_loopback(monkeypatch):
+    monkeypatch.delenv("BASE_URL", raising=False)
+    monkeypatch.setenv("FLASK_RUN_HOST", "0.0.0.0")  # noqa: S104 - the address the server is told to listen on
+    monkeypatch.setenv("FLASK_RUN_PORT", "8080")
+    assert get_config("development").BASE_URL == "http://127.0.0.1:8080"
+
+
+def test_without_a_port_given_development_links_to_the_default_one(monkeypatch):
+    for name in ("BASE_URL", "FLASK_RUN_HOST", "FLASK_RUN_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert get_config("development").BASE_URL == "http://127.0.0.1:5000"
+
+
+def test_an_explicit_base_url_wins_over_the_served_port(monkeypatch, database_url):
+    monkeypatch.setenv("FLASK_RUN_PORT", "5101")
+    monkeypatch.setenv("BASE_URL", "https://pathways.example.org")
+    app = create_app("development", SQLALCHEMY_DATABASE_URI=database_url)
+    assert app.config["BASE_URL"] == "https://pathways.example.org"

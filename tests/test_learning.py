@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
+from icalendar import Calendar
 from sqlalchemy import event, func, select
 
 from app.extensions import db
@@ -14,6 +16,7 @@ from app.models import (
     Enrolment,
     EnrolmentStatus,
     LessonProgress,
+    LiveSession,
     OutboundEmail,
     Role,
     RunKind,
@@ -243,8 +246,9 @@ def test_the_home_shows_each_course_where_it_stands(client):
     assert (learning.progress(other).done_count, learning.progress(other).total) == (1, 2)
     sign_in(client, person)
     home = text_of(client.get("/"))
-    assert (f"In progress {changed.title} (Spring) 1 of 2 steps done (50%) "
-            f"{started.title} (Spring) 1 of 3 steps done (33%) Starting soon {soon.title} , starts") in home
+    assert (f"In progress {changed.title} (Spring) 1 of 2 steps done (50%) Next lesson: Lesson 2 ({changed.title}) "
+            f"{started.title} (Spring) 1 of 3 steps done (33%) Next lesson: Lesson 2 ({started.title}) "
+            f"Starting soon {soon.title} (Autumn cohort), starts") in home
     starts = db.session.scalar(select(CourseRun.starts_on).where(CourseRun.name == "Autumn cohort"))
     assert f"starts {starts.day} {starts:%B %Y}" in home
 
@@ -269,3 +273,52 @@ def test_the_home_and_a_lesson_take_the_same_statements_however_many_courses(cli
     assert text_of(client.get("/")).count("steps done") == 5
     many = {path: _statements(lambda path=path: client.get(path)) for path in ("/", lesson)}
     assert many == few
+
+
+# Calendar files from the course page ---------------------------------------------------------------------------
+
+
+def _calendar_links(page) -> list[str]:
+    return [href for href in re.findall(r'href="([^"]+)"', html_of(page)) if href.endswith("calendar.ics")]
+
+
+def test_the_course_page_calendar_links_work_before_enrolling_without_the_join_links(client):
+    course = make_course()
+    run = make_run(course, name="Spring cohort", starts_in=20, days=14)
+    db.session.add(LiveSession(run=run, title="Kick-off", starts_at=datetime(2027, 1, 12, 10, tzinfo=UTC),
+                               ends_at=datetime(2027, 1, 12, 11, tzinfo=UTC), location="Town Hall",
+                               online_url="https://meet.example.org/kick-off"))
+    db.session.commit()
+    sign_in(client, leader())
+
+    links = _calendar_links(client.get(f"/courses/{course.slug}"))
+    assert len(links) == 2  # the run's, and its live session's
+    for link in links:
+        response = client.get(link)
+        assert response.status_code == 200, link
+        assert response.mimetype == "text/calendar"
+        assert b"meet.example.org" not in response.data  # the join link is for the people with a place
+    run_file = Calendar.from_ical(client.get(links[0]).data)
+    whole, live = run_file.walk("VEVENT")
+    assert whole.decoded("DTSTART") == run.starts_on
+    assert str(live["LOCATION"]) == "Town Hall"
+    assert "the link to join is for the people with a place on the run" in str(live["DESCRIPTION"])
+
+    enrol(client, course, run)
+    links = _calendar_links(client.get(f"/courses/{course.slug}"))
+    for link in links:
+        assert b"https://meet.example.org/kick-off" in client.get(link).data, link
+
+
+def test_a_run_the_course_page_does_not_show_has_no_calendar_file_there(client):
+    course = make_course()
+    other_course = make_course("another-course")
+    closed = make_run(course, name="Closed", starts_in=-5)  # its enrolment deadline has passed
+    elsewhere = make_run(other_course, name="Elsewhere")
+    anytime = make_run(course, name="Anytime", kind=RunKind.SELF_PACED)
+    sign_in(client, leader())
+    assert client.get(f"/courses/{course.slug}/runs/{closed.id}/calendar.ics").status_code == 404
+    assert client.get(f"/courses/{course.slug}/runs/{elsewhere.id}/calendar.ics").status_code == 404
+    assert client.get(f"/courses/{course.slug}/runs/{anytime.id}/calendar.ics").status_code == 404  # no dates
+    assert client.get(f"/courses/{course.slug}/live-sessions/999/calendar.ics").status_code == 404
+    assert client.get(f"/courses/no-such-course/runs/{elsewhere.id}/calendar.ics").status_code == 404

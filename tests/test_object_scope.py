@@ -52,6 +52,9 @@ OPEN_BY_DESIGN = {
     "runs.run_calendar", "runs.session_calendar",
     # Anyone signed in may enrol themselves on a run that is open.
     "learning.enrol",
+    # The calendar files of the runs a course page shows: anyone who sees the run there may plan for it, the
+    # join links only for the people on it (test_learning checks both).
+    "learning.run_calendar", "learning.session_calendar",
 }
 # Routes that take no object's id of their own, or are public by design.
 NOT_OBJECT_ROUTES = {"static", "course_images.image", "auth.set_password", "verify.code", "scheduling.run_now",

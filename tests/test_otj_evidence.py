@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tests.apprenticeship_factories import (
     make_standard_version,
     make_supervisor,
 )
-from tests.conftest import post_form, sign_in
+from tests.conftest import csrf_token, post_form, sign_in
 from tests.pages import field_error, text_of
 from tests.test_off_the_job import days_ago, log_form
 
@@ -139,9 +140,73 @@ def test_a_file_over_the_size_limit_is_refused_beside_the_field(app, client, rec
     response = log_with_file(client, apprenticeship, PDF + b"0" * (10 * 1024 * 1024), "big.pdf")
 
     assert response.status_code == 400
-    assert field_error(response, "evidence") == "The file must be 10 MB or smaller"
+    assert field_error(response, "evidence") == "The selected file must be smaller than 10 MB"
     assert db.session.scalar(select(func.count()).select_from(OtjActivity)) == 0
     assert stored_files(evidence_dir) == []
+
+
+def send_as_a_browser_does(client, apprenticeship, content: bytes, **overrides):
+    """The log form with a file, its parts in the form's order as a browser sends them: the CSRF token, what the
+    person typed, then the file and the button."""
+    path = f"/apprenticeships/{apprenticeship.id}/off-the-job/new"
+    data = {"csrf_token": csrf_token(client, path), **log_form(apprenticeship, **overrides),
+            "evidence": (io.BytesIO(content), "recording.pdf"), "submit": "Log hours"}
+    return client.post(path, data=data, content_type="multipart/form-data")
+
+
+def test_a_file_too_large_to_read_brings_back_the_form_with_what_was_typed(app, client, record, evidence_dir):
+    """Over the request limit the body is not read, but the fields typed ahead of the file are: the form comes
+    back filled in, with the error beside the file field, rather than a page of its own."""
+    apprenticeship, apprentice, _ = record
+    sign_in(client, apprentice)
+    ksbs = apprenticeship.standard_version.ksbs[1:3]
+    day = days_ago(3)
+
+    response = send_as_a_browser_does(
+        client, apprenticeship, PDF + b"0" * app.config["MAX_CONTENT_LENGTH"], on=day, hours="3", minutes="15",
+        activity_type="shadowing", description="Shadowed the release of the parking permits service", ksbs=ksbs)
+
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert "<h1 class=\"govuk-heading-l\">Log off-the-job hours</h1>" in html
+    assert field_error(response, "evidence") == "The selected file must be smaller than 10 MB"
+    assert 'href="#evidence">The selected file must be smaller than 10 MB</a>' in html  # in the error summary
+    for part, value in (("day", day.day), ("month", day.month), ("year", day.year)):
+        assert re.search(rf'<input [^>]*id="occurred_on-{part}" [^>]*value="{value}"', html), part
+    assert re.search(r'<input [^>]*id="hours" [^>]*value="3"', html)
+    assert re.search(r'<input [^>]*id="minutes" [^>]*value="15"', html)
+    assert re.search(r'<input [^>]*value="shadowing" checked', html)
+    assert "Shadowed the release of the parking permits service</textarea>" in html
+    checked = set(re.findall(r'name="ksb_ids" type="checkbox" value="(\d+)" checked', html))
+    assert checked == {str(k.id) for k in ksbs}
+    assert db.session.scalar(select(func.count()).select_from(OtjActivity)) == 0
+    assert stored_files(evidence_dir) == []
+
+
+def test_sent_again_with_a_smaller_file_the_hours_are_logged(app, client, record, evidence_dir):
+    apprenticeship, apprentice, _ = record
+    sign_in(client, apprentice)
+    send_as_a_browser_does(client, apprenticeship, PDF + b"0" * app.config["MAX_CONTENT_LENGTH"])
+
+    response = send_as_a_browser_does(client, apprenticeship, PDF)
+
+    assert response.status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(EvidenceFile)) == 1
+
+
+def test_a_too_large_request_from_someone_who_may_not_log_the_hours_gets_the_plain_page(app, client, record):
+    apprenticeship, _, _ = record
+    sign_in(client, make_apprentice("other@example.org", name="Olu Other"))
+    path = f"/apprenticeships/{apprenticeship.id}/off-the-job/new"
+    data = {**log_form(apprenticeship), "evidence": (io.BytesIO(PDF + b"0" * app.config["MAX_CONTENT_LENGTH"]),
+                                                      "recording.pdf")}
+
+    response = client.post(path, data=data, content_type="multipart/form-data")
+
+    assert response.status_code == 413
+    assert "The file is too large" in text_of(response)
+    assert "Workshop on unit testing" not in text_of(response)
+    assert "Log off-the-job hours" not in text_of(response)
 
 
 @pytest.mark.parametrize("content, filename, message", [

@@ -400,18 +400,20 @@ def test_the_home_links_the_apprentice_to_reviews_to_sign_and_counts_them_for_su
     home = text_of(client.get("/"))
     assert "Sign progress review 1" not in home and "Sign progress review 2" in home
 
+    to_sign = "1 review waiting for your signature as the employer:"
     for supervisor, expected in [
-        (record.first_supervisor, "0 off-the-job entries waiting for your approval and 1 progress review to sign."),
-        (record.second_supervisor, "1 off-the-job entry waiting for your approval and 1 progress review to sign."),
+        (record.first_supervisor, ["Nothing waiting for your approval.", to_sign]),
+        (record.second_supervisor, ["1 entry waiting, oldest first:", to_sign]),
     ]:
         browser = new_client()
         sign_in(browser, supervisor)
-        assert expected in text_of(browser.get("/"))
+        home = text_of(browser.get("/"))
+        assert all(text in home for text in expected), home
     progress_reviews.sign(record.first_supervisor, first, SigningParty.EMPLOYER)
     db.session.commit()
     browser = new_client()
     sign_in(browser, record.first_supervisor)
-    assert "0 progress reviews to sign." in text_of(browser.get("/"))
+    assert "No progress reviews are waiting for your signature." in text_of(browser.get("/"))
 
 
 def _queries(call) -> int:

@@ -5,12 +5,11 @@ signs out elsewhere; and what checking a session costs each request."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app import create_app
 from app.extensions import db
@@ -19,6 +18,7 @@ from app.models.types import utcnow
 from app.services import scheduling
 from tests.conftest import PASSWORD, csrf_token, make_person, post_form, sign_in
 from tests.pages import html_of, page_title, text_of
+from tests.statements import counting_statements
 
 PROTECTED = "/account/password"
 SESSIONS = "/account/sessions"
@@ -84,21 +84,6 @@ def end_session(client, record_id: int):
 
 def end_other_sessions(client):
     return post_form(client, f"{SESSIONS}/sign-out-others", token_from=SESSIONS)
-
-
-@contextmanager
-def counting_statements():
-    """Every statement sent to the database meanwhile, on any connection."""
-    statements: list[str] = []
-
-    def count(_connection, _cursor, statement, _parameters, _context, _executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 # Signing out ---------------------------------------------------------------------------------------------------

@@ -97,8 +97,8 @@ def check(client, code: str, **kwargs):
 
 
 def outcome(response) -> str:
-    match = re.search(r'<p class="govuk-notification-banner__heading" id="outcome">(.*?)</p>', html_of(response), re.S)
-    return " ".join(match.group(1).split()) if match else ""
+    match = re.search(r'<(p|span) [^>]*id="outcome">(.*?)</\1>', html_of(response), re.S)
+    return " ".join(match.group(2).split()) if match else ""
 
 
 def summary(response) -> dict[str, str]:
@@ -199,7 +199,7 @@ def test_a_revoked_certificate_says_when_and_why(client):
     response = check(client, grouped(certificate.verification_code))
 
     assert response.status_code == 200
-    assert outcome(response) == "This certificate was revoked on 15 April 2026"
+    assert outcome(response) == "This certificate is not valid: it was revoked on 15 April 2026"
     assert "Issued in error: the course was not completed." in text_of(response)
     rows = summary(response)
     assert rows["Status"] == "Revoked"
@@ -207,6 +207,21 @@ def test_a_revoked_certificate_says_when_and_why(client):
     assert rows["Reason for revoking"] == "Issued in error: the course was not completed."
     assert rows["Name"] == "Priya Patel"
     assert HOLDER_EMAIL not in html_of(response)
+
+
+def test_a_revoked_certificate_is_shown_as_a_warning_not_as_neutral_news(client):
+    """Someone checking a revoked certificate sees GOV.UK's warning text saying it is not valid, not the blue
+    banner every other outcome uses."""
+    certificate = revoked()
+    html = html_of(check(client, grouped(certificate.verification_code)))
+
+    warning = re.search(r'<div class="govuk-warning-text"[^>]*>(.*?)</div>', html, re.S)
+    assert warning, "the outcome is not a warning"
+    assert 'class="govuk-warning-text__icon" aria-hidden="true"' in warning.group(1)
+    words = " ".join(re.sub(r"<[^>]+>", " ", warning.group(1)).split())
+    assert words == "! Warning This certificate is not valid: it was revoked on 15 April 2026"
+    assert "govuk-notification-banner" not in html
+    assert "This is a valid Pathways certificate" not in html
 
 
 def test_a_replaced_certificate_points_to_the_current_version(client):
@@ -455,7 +470,7 @@ def test_a_revoked_or_replaced_file_says_so(client):
     old, new = reissued()
 
     response = upload(client, gone.file.pdf)
-    assert outcome(response) == "This certificate was revoked on 15 April 2026"
+    assert outcome(response) == "This certificate is not valid: it was revoked on 15 April 2026"
     assert "bit for bit, a certificate Pathways issued, but it is no longer valid" in text_of(response)
 
     response = upload(client, old.file.pdf)
@@ -578,6 +593,6 @@ def test_revoking_and_reissuing_show_on_the_check_pages(client, issued):
     certificates.revoke(None, new, "Awarded in error")
     db.session.commit()
     response = check(client, new_code_)
-    assert outcome(response).startswith("This certificate was revoked on ")
+    assert outcome(response).startswith("This certificate is not valid: it was revoked on ")
     assert summary(response)["Reason for revoking"] == "Awarded in error"
     assert summary(check(client, first_code))["Current version"] == f"{grouped(new_code_)} (revoked)"

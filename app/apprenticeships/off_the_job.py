@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.wsgi import get_input_stream
 
 from app import charts, policy
 from app.apprenticeships import apprenticeship_or_404, bp, record_or_404, record_tabs
@@ -101,14 +105,73 @@ def log_otj(apprenticeship_id: int):
             flash(f"Off-the-job hours logged{for_whom}: {otj.describe_minutes(activity.minutes)} on "
                   f"{activity.occurred_on:%-d %B %Y}. They are waiting for approval.", "success")
             return redirect(url_for("apprenticeships.off_the_job", apprenticeship_id=apprenticeship.id))
-    status = 400 if request.method == "POST" else 200
+    return _log_page(apprenticeship, form, activity_items, 400 if request.method == "POST" else 200)
+
+
+def _log_page(apprenticeship, form: LogOtjForm, activity_items: list[dict], status: int):
     return render(
         "apprenticeships/otj_new.html", title="Log off-the-job hours", form=form, apprenticeship=apprenticeship,
-        activity_items=activity_items, ksb_groups=_ksb_groups(apprenticeship), closed_reason=closed,
-        on_behalf=current_user.id != apprenticeship.apprentice_id, max_hours=otj.max_minutes_per_day() / 60,
-        evidence_hint=evidence_files.allowed_text(), accept=evidence_files.ACCEPT, today=clock.today(),
-        last_day=min(clock.today(), otj.end_of(apprenticeship)),
+        activity_items=activity_items, ksb_groups=_ksb_groups(apprenticeship),
+        closed_reason=otj.closed_reason(apprenticeship), on_behalf=current_user.id != apprenticeship.apprentice_id,
+        max_hours=otj.max_minutes_per_day() / 60, evidence_hint=evidence_files.allowed_text(),
+        accept=evidence_files.ACCEPT, today=clock.today(), last_day=min(clock.today(), otj.end_of(apprenticeship)),
     ), status
+
+
+# How much of a request too large to take whole is read for the fields typed ahead of its file: far more than
+# the form's words (a description of 2,000 characters, a few dozen KSBs), far less than a file.
+TYPED_FIELDS_BYTES = 256 * 1024
+
+
+def _fields_typed_before_the_file() -> MultiDict:
+    """The fields of a multipart request that is too large to take whole (over MAX_CONTENT_LENGTH), read from its
+    start up to the first file. A browser sends a form's fields in the form's order, and the evidence file comes
+    after everything the person typed, so what they typed is there even when the file is far too large."""
+    boundary = request.mimetype_params.get("boundary", "")
+    length = request.content_length
+    fields: MultiDict = MultiDict()
+    if request.mimetype != "multipart/form-data" or not boundary or not length:
+        return fields
+    stream = get_input_stream(request.environ)
+    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=TYPED_FIELDS_BYTES)
+    budget, name, parts = min(length, TYPED_FIELDS_BYTES), None, []
+    while budget > 0:
+        chunk = stream.read(min(evidence_files.CHUNK, budget))
+        if not chunk:
+            return fields
+        budget -= len(chunk)
+        decoder.receive_data(chunk)
+        while not isinstance(event := decoder.next_event(), NeedData):
+            if isinstance(event, File | Epilogue):
+                return fields
+            if isinstance(event, Field):
+                name, parts = event.name, []
+            elif isinstance(event, Data) and name is not None:
+                parts.append(event.data)
+                if not event.more_data:
+                    fields.add(name, b"".join(parts).decode("utf-8", "replace"))
+                    name = None
+    return fields
+
+
+@bp.errorhandler(413)
+def _request_too_large(_error):
+    """Evidence far over its size limit makes the whole request too large to read. The form comes back with what
+    the person typed and the error beside the file field (the file itself cannot be kept: browsers never fill a
+    file field again). Elsewhere, and for anyone who may not log these hours, the plain "too large" page."""
+    plain = render_template("errors/413.html", title="The file is too large"), 413
+    if request.endpoint != "apprenticeships.log_otj" or request.method != "POST":
+        return plain
+    try:
+        apprenticeship = apprenticeship_or_404(request.view_args["apprenticeship_id"])
+    except HTTPException:
+        return plain
+    if not policy.can_log_otj_for(current_user, apprenticeship):
+        return plain
+    form = LogOtjForm(formdata=_fields_typed_before_the_file())
+    form.activity_type.choices, activity_items = _activity_choices(apprenticeship)
+    form.evidence.errors = [evidence_files.too_large_message()]
+    return _log_page(apprenticeship, form, activity_items, 413)
 
 
 def _activity_or_404(apprenticeship, activity_id: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import bindparam, select
@@ -14,9 +14,9 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.forms import add_service_error
 from app.learning.forms import WithdrawForm
-from app.models import Course, CourseRun, Enrolment, Lesson
+from app.models import Course, CourseRun, Enrolment, Lesson, LiveSession
 from app.policy import signed_in
-from app.services import ServiceError, catalogue, clock, learning
+from app.services import ServiceError, calendar, catalogue, clock, cpd_record, learning
 from app.services import enrolment as enrolments
 
 bp = Blueprint("learning", __name__)
@@ -63,6 +63,59 @@ def course(slug: str):
     return render_template("learning/course.html", title=found.title, course=found,
                            offers=catalogue.run_offers(found, current_user, clock.today()),
                            outline=learning.outline(found), form=FlaskForm())
+
+
+def _calendar_response(content: bytes, name: str) -> Response:
+    return Response(content, mimetype="text/calendar", headers={
+        "Content-Disposition": f'attachment; filename="{calendar.filename(name)}.ics"'})
+
+
+@bp.get("/courses/<slug>/runs/<int:run_id>/calendar.ics")
+@signed_in
+def run_calendar(slug: str, run_id: int):
+    """A run's dates for anyone the course page shows the run to, so they can plan before enrolling; the join
+    links of its live sessions only for people with a place."""
+    found = catalogue.course_by_slug(slug) or abort(404)
+    run = catalogue.offered_run(found, current_user, run_id, clock.today()) or abort(404)
+    content = calendar.run_calendar(run, join_links=calendar.may_download(current_user, run)) or abort(404)
+    return _calendar_response(content, f"{found.title} {run.name}")
+
+
+@bp.get("/courses/<slug>/live-sessions/<int:session_id>/calendar.ics")
+@signed_in
+def session_calendar(slug: str, session_id: int):
+    found = catalogue.course_by_slug(slug) or abort(404)
+    session = db.session.get(LiveSession, session_id) or abort(404)
+    run = catalogue.offered_run(found, current_user, session.run_id, clock.today()) or abort(404)
+    content = calendar.session_calendar(session, join_links=calendar.may_download(current_user, run))
+    return _calendar_response(content, f"{session.title} {session.starts_at:%Y-%m-%d}")
+
+
+def _own_cpd_record() -> cpd_record.CpdRecord:
+    """The signed-in person's own CPD record, for one year (``?year=2026``) or every year: no one else's."""
+    asked = request.args.get("year")
+    year = None
+    if asked is not None:
+        year = cpd_record.year_from(asked) or abort(404)
+    return cpd_record.record_of(current_user, clock.today(), year)
+
+
+def _download(content: str | bytes, mimetype: str, filename: str) -> Response:
+    return Response(content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/learning/cpd-record.csv")
+@signed_in
+def cpd_record_csv():
+    record = _own_cpd_record()
+    return _download(cpd_record.to_csv(record), "text/csv", record.filename("csv"))
+
+
+@bp.get("/learning/cpd-record.pdf")
+@signed_in
+def cpd_record_pdf():
+    record = _own_cpd_record()
+    return _download(cpd_record.to_pdf(record), "application/pdf", record.filename("pdf"))
 
 
 @bp.post("/courses/<slug>/runs/<int:run_id>/enrol")

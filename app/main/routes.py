@@ -8,8 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.policy import public
 from app.services import certificates, clock
-from app.services.catalogue import learner_home
-from app.services.home import home_sections
+from app.services.home import home_for
 from app.web import RETRY_AFTER_SECONDS
 
 bp = Blueprint("main", __name__)
@@ -21,8 +20,9 @@ def home():
     if not current_user.is_authenticated:
         return render_template("main/start.html", title="Digital skills for London's public services")
     person = current_user._get_current_object()  # the person, not the proxy: the sections ask many questions
-    return render_template("main/home.html", title="Home", sections=home_sections(person),
-                           learner=learner_home(person, clock.today()),
+    today = clock.today()
+    home = home_for(person, today)
+    return render_template("main/home.html", title="Home", home=home, sections=home.sections,
                            certificates=certificates.certificates_of(person))
 
 

@@ -25,7 +25,9 @@ def london_to_utc(day: date, at: time) -> datetime:
 
 
 def may_download(person: Person, run: CourseRun) -> bool:
-    """People who have a place on the run, and those who manage runs."""
+    """Who gets the run's calendar files with the join links of its live sessions: people who have a place on
+    the run, and those who manage runs. Anyone else who can see the course gets them without the links
+    (``join_links=False``)."""
     if policy.can_manage_runs(person):
         return True
     status = db.session.scalar(select(Enrolment.status).where(Enrolment.run_id == run.id,
@@ -60,7 +62,7 @@ def _run_event(run: CourseRun, stamp: datetime) -> Event:
     return event
 
 
-def _session_event(session: LiveSession, stamp: datetime) -> Event:
+def _session_event(session: LiveSession, stamp: datetime, join_links: bool = True) -> Event:
     run = session.run
     event = Event()
     event.add("uid", f"live-session-{session.id}@{_host()}")
@@ -68,35 +70,38 @@ def _session_event(session: LiveSession, stamp: datetime) -> Event:
     event.add("summary", f"{session.title}: {run.course.title}")
     event.add("dtstart", session.starts_at.astimezone(UTC))
     event.add("dtend", session.ends_at.astimezone(UTC))
-    where = [part for part in (session.location, session.online_url) if part]
-    event.add("location", ", ".join(where))
-    if session.online_url:
-        event.add("url", session.online_url)
+    online_url = session.online_url if join_links else None
+    where = [part for part in (session.location, online_url) if part]
+    event.add("location", ", ".join(where) or ("Online" if session.online_url else ""))
+    if online_url:
+        event.add("url", online_url)
     lines = [f"Live session of {run.course.title} ({run.name})."]
     if session.location:
         lines.append(f"Place: {session.location}")
-    if session.online_url:
-        lines.append(f"Join online: {session.online_url}")
+    if online_url:
+        lines.append(f"Join online: {online_url}")
+    elif session.online_url:
+        lines.append("Online: the link to join is for the people with a place on the run.")
     event.add("description", "\n".join(lines))
     return event
 
 
-def run_calendar(run: CourseRun) -> bytes | None:
-    """The run as an all-day event from its first to its last day, with its live sessions; ``None`` for a
-    run without dates."""
+def run_calendar(run: CourseRun, *, join_links: bool = True) -> bytes | None:
+    """The run as an all-day event from its first to its last day, with its live sessions (their join links
+    only with ``join_links``); ``None`` for a run without dates."""
     if run.kind is not RunKind.SCHEDULED or run.starts_on is None or run.ends_on is None:
         return None
     stamp = utcnow()
     calendar = _calendar(f"{run.course.title} ({run.name})")
     calendar.add_component(_run_event(run, stamp))
     for session in run.live_sessions:
-        calendar.add_component(_session_event(session, stamp))
+        calendar.add_component(_session_event(session, stamp, join_links))
     return calendar.to_ical()
 
 
-def session_calendar(session: LiveSession) -> bytes:
+def session_calendar(session: LiveSession, *, join_links: bool = True) -> bytes:
     calendar = _calendar(f"{session.title}: {session.run.course.title}")
-    calendar.add_component(_session_event(session, utcnow()))
+    calendar.add_component(_session_event(session, utcnow(), join_links))
     return calendar.to_ical()
 
 

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, literal, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from app import policy
@@ -486,6 +486,33 @@ def pending_without_intake() -> list[Apprenticeship]:
     """Completed apprenticeships in no intake still waiting for their certificate."""
     return list(db.session.scalars(_apprenticeship_options(
         _pending_apprenticeships(None).where(Apprenticeship.intake_id.is_(None)).order_by(Apprenticeship.id))).unique())
+
+
+@dataclass(frozen=True)
+class WaitingCohort:
+    """A course run or an intake with certificates still waiting (``kind`` "run" or "intake"), or (``kind``
+    "intake", ``id`` None) the completed apprenticeships in no intake."""
+
+    kind: str
+    id: int | None
+    name: str
+    waiting: int
+
+
+def waiting_by_cohort(actor: Person | None) -> list[WaitingCohort]:
+    """Every run and intake with a completion still waiting for its certificate, of the people ``actor`` acts on,
+    with how many: what their certificate pages would issue. Most waiting first; one statement."""
+    runs = (_pending_enrolments(actor)
+            .with_only_columns(literal("run").label("kind"), CourseRun.id.label("id"),
+                               (Course.title + ", " + CourseRun.name).label("name"), func.count().label("waiting"))
+            .group_by(CourseRun.id, Course.title, CourseRun.name))
+    intakes = (_pending_apprenticeships(actor).outerjoin(Intake, Intake.id == Apprenticeship.intake_id)
+               .with_only_columns(literal("intake").label("kind"), Intake.id.label("id"),
+                                  func.coalesce(Intake.name, "").label("name"), func.count().label("waiting"))
+               .group_by(Intake.id, Intake.name))
+    both = union_all(runs, intakes).subquery()
+    rows = db.session.execute(select(both).order_by(both.c.waiting.desc(), both.c.kind, both.c.name))
+    return [WaitingCohort(kind, cohort_id, name, int(waiting)) for kind, cohort_id, name, waiting in rows]
 
 
 # A cohort's certificates as a ZIP ------------------------------------------------------------------------

@@ -950,6 +950,26 @@ def review_rows(actor: Person, review: Review, filters: ReviewFilters, *, everyt
     return _enrolment_result(actor, review, filters, everything=everything)
 
 
+@lru_cache(maxsize=8)
+def _tally_statement(shape: _Shape, codes: tuple[str, ...]):
+    """How many rows of ``shape`` have each rating, then each flag of ``codes``: one pass over the rows."""
+    def rows_where(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns = [rows_where(ROW.rating_rank == risk.RATING_ORDER[rating]) for rating in RiskRating]
+    columns += [rows_where(ROW.flag_mask.op("&")(1 << risk.CODE_ORDER[code]) != 0) for code in codes]
+    return select(*columns).select_from(ApprenticeshipReviewRow.__table__).where(*_conditions(shape))
+
+
+def tally(actor: Person, codes: tuple[str, ...] = ()) -> dict[str, int]:
+    """How many apprentices of ``actor``'s review of all apprentices are rated red, amber and green, and how many
+    have each flag of ``codes``: the totals the review shows filtered by that rating or flag (one statement)."""
+    shape, values = _scope_and_values(actor, Review.of_apprentices())
+    found = db.session.execute(_tally_statement(shape, tuple(codes)), values).one()
+    keys = [rating.value for rating in RiskRating] + list(codes)
+    return {key: int(n) for key, n in zip(keys, found, strict=True)}
+
+
 def fill_missing_rows(review: Review) -> bool:
     """Before reading every row of an apprenticeship review (a page's count notices on its own): rows for
     records added without one (``review_rows.fill_missing``). True when some were written (the caller

@@ -75,6 +75,10 @@ def limit_text() -> str:
     return f"{size / 1024:g} KB"
 
 
+def too_large_message() -> str:
+    return f"The selected file must be smaller than {limit_text()}"
+
+
 def allowed_text() -> str:
     return f"Upload {ALLOWED_DESCRIPTION}, up to {limit_text()}"
 
@@ -101,7 +105,7 @@ def _read_limited(upload: BinaryIO) -> bytes:
             return b"".join(parts)
         size += len(chunk)
         if size > limit:
-            raise ServiceError(f"The file must be {limit_text()} or smaller", "evidence")
+            raise ServiceError(too_large_message(), "evidence")
         parts.append(chunk)
 
 

@@ -1,16 +1,16 @@
-"""What a signed-in person's home page offers, by role."""
+"""What a signed-in person's home page offers: a panel for each of their roles (``app/services/homes``) saying how
+they stand and what to do next, then the links of every part of Pathways they may use."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from datetime import date
 
 from flask import url_for
-from sqlalchemy import bindparam, func, select
 
 from app import policy
-from app.extensions import db
-from app.models import Apprenticeship, Person, Role, Standard, StandardVersion
+from app.models import Person, Role
+from app.services.homes import admin, apprentice, coordinator, leader, supervisor
 
 
 @dataclass
@@ -26,23 +26,34 @@ class HomeSection:
     links: list[Link]
 
 
+@dataclass
+class Home:
+    """The panels of a person's roles (None where the person has not the role), and the link sections."""
+
+    apprentice: apprentice.ApprenticePanel | None
+    supervisor: supervisor.SupervisorPanel | None
+    coordinator: coordinator.CoordinatorPanel | None
+    admin: admin.AdminPanel | None
+    leader: leader.LeaderPanel | None
+    sections: list[HomeSection]
+
+
+def home_for(person: Person, today: date) -> Home:
+    return Home(apprentice=apprentice.panel(person, today), supervisor=supervisor.panel(person, today),
+                coordinator=coordinator.panel(person, today), admin=admin.panel(person, today),
+                leader=leader.panel(person, today), sections=home_sections(person))
+
+
 def home_sections(person: Person) -> list[HomeSection]:
     sections: list[HomeSection] = []
     roles = person.roles
-    from app.services import progress_reviews
-
-    # Reviews waiting for this person's signature: read once for the apprentice's and the supervisor's sections.
-    waiting = functools.cache(lambda: progress_reviews.reviews_waiting_for(person))
     if Role.LEARNER in roles:
         sections.append(HomeSection(
             "Leadership courses",
             "Digital-skills courses for public-sector leaders, with CPD hours and a certificate.",
             [Link("Find a course", url_for("learning.courses"))],
         ))
-    if Role.APPRENTICE in roles:
-        sections.append(_apprentice_section(person, waiting))
-    if Role.SUPERVISOR in roles:
-        sections.append(_supervisor_section(person, waiting))
+    # Apprentices and supervisors have their panels (``app/services/homes``), with the links they need.
     if policy.can_manage_apprenticeships(person):
         sections.append(HomeSection(
             "Apprenticeships",
@@ -75,61 +86,3 @@ def home_sections(person: Person) -> list[HomeSection]:
              Link("Email outbox", url_for("admin.outbox")), Link("Audit trail", url_for("admin.audit_trail"))],
         ))
     return sections
-
-
-@functools.cache
-def _apprenticeships_of():
-    """``:person_id``'s apprenticeships, newest first, with the standard each is on. Built once."""
-    return (
-        select(Apprenticeship.id, Apprenticeship.status, Standard.title, Standard.level)
-        .join(StandardVersion, Apprenticeship.standard_version_id == StandardVersion.id)
-        .join(Standard, StandardVersion.standard_id == Standard.id)
-        .where(Apprenticeship.apprentice_id == bindparam("person_id"))
-        .order_by(Apprenticeship.starts_on.desc(), Apprenticeship.id.desc())
-    )
-
-
-def _current_apprenticeship(person: Person):
-    """The apprenticeship in progress, or else the latest one (``apprenticeships.current_apprenticeship``),
-    with just what the section shows."""
-    from app.services.apprenticeships import IN_PROGRESS
-
-    mine = db.session.execute(_apprenticeships_of(), {"person_id": person.id}).all()
-    return next((a for a in mine if a.status in IN_PROGRESS), mine[0] if mine else None)
-
-
-def _apprentice_section(person: Person, waiting) -> HomeSection:
-    current = _current_apprenticeship(person)
-    if current is None:
-        return HomeSection(
-            "Your apprenticeship",
-            "Your apprenticeship standard, placements, off-the-job hours and progress reviews will appear "
-            "here once a coordinator sets up your apprenticeship record.",
-            [],
-        )
-    links = [Link("Your apprenticeship", url_for("apprenticeships.show", apprenticeship_id=current.id)),
-             Link("Log off-the-job hours", url_for("apprenticeships.log_otj", apprenticeship_id=current.id)),
-             Link("Your KSBs and gateway checklist", url_for("apprenticeships.ksbs", apprenticeship_id=current.id))]
-    links += [Link(f"Sign progress review {item.sequence}",
-                   url_for("apprenticeships.review", apprenticeship_id=current.id, review_id=item.review_id))
-              for item in waiting() if item.apprenticeship_id == current.id]
-    return HomeSection(
-        "Your apprenticeship",
-        f"{current.title}, level {current.level}: your placements, off-the-job hours, progress reviews "
-        "and KSB coverage.",
-        links,
-    )
-
-
-def _supervisor_section(person: Person, waiting) -> HomeSection:
-    from app.services import off_the_job
-
-    queue = off_the_job.queue_query(person).order_by(None).subquery()
-    entries = db.session.scalar(select(func.count()).select_from(queue))
-    to_sign = len(waiting())
-    return HomeSection(
-        "Apprentices you supervise",
-        f"{entries} off-the-job {'entry' if entries == 1 else 'entries'} waiting for your approval and "
-        f"{to_sign} progress {'review' if to_sign == 1 else 'reviews'} to sign.",
-        [Link("Apprentices you supervise", url_for("apprenticeships.supervising"))],
-    )

@@ -183,7 +183,7 @@ def test_hours_logged_approved_review_signed_by_all_three_and_gateway_explained(
 
     # The supervisor approves the entry from the queue, after first pressing the button with nothing ticked.
     supervisor = sign_in(new_page(bypass_csp=True), w.supervisor)
-    expect(supervisor.locator("main")).to_contain_text("1 off-the-job entry waiting for your approval")
+    expect(supervisor.locator("#supervisor-hours-count")).to_have_text("1 entry waiting, oldest first:")
     audit(supervisor, "supervisor's home")
     menu(supervisor, "Supervising")
     expect(heading(supervisor)).to_have_text("Apprentices and hours to approve")

@@ -87,8 +87,9 @@ def test_an_employer_checks_codes_and_a_file(world, new_page):
 
     page.goto(f"/verify/{grouped(world.revoked_code)}")
     expect(heading(page)).to_have_text("Certificate check")
-    expect(result(page)).to_have_text("This certificate was revoked on 15 April 2026")
-    expect(page.locator(".govuk-notification-banner")).to_contain_text("Issued in error: the course was not completed.")
+    expect(result(page)).to_have_text("This certificate is not valid: it was revoked on 15 April 2026")
+    expect(page.locator(".govuk-warning-text")).to_contain_text("This certificate is not valid")
+    expect(page.locator("main")).to_contain_text("Issued in error: the course was not completed.")
 
     page.goto(f"/verify/{grouped(world.replaced_code)}")
     expect(result(page)).to_have_text("This certificate has been replaced")
