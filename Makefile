@@ -24,7 +24,8 @@ DATED_TESTS := tests/test_apprenticeship_rules.py tests/test_otj_totals.py tests
 
 .PHONY: run scheduler install assets db demo test lint test-sqlite test-postgresql test-instants clean
 
-# The scheduler runs beside the web server (its log in instance/scheduler.log) and stops with it.
+# The scheduler runs beside the web server (its log in instance/scheduler.log) and stops with it, and so does the
+# demo council identity provider, on PORT+1 (instance/identity-provider.log), for trying single sign-on.
 # FLASK_RUN_HOST and FLASK_RUN_PORT reach every command of the target (the demo data and scheduler too), so
 # links in emails and certificates point at this server (config.py, served_address) unless BASE_URL is set.
 run: export FLASK_RUN_HOST := $(HOST)
@@ -34,10 +35,13 @@ run: install assets db demo
 	@echo "Pathways is running at http://$(HOST):$(PORT)  (Ctrl+C to stop)"
 	@$(FLASK) demo load --quiet | sed 's/^/  /'
 	@echo "The scheduler runs beside it (log: instance/scheduler.log); reminders appear on the Outbox page."
+	@echo "The demo council sign-in runs at http://127.0.0.1:$$(($(PORT) + 1)) (log: instance/identity-provider.log):"
+	@echo "  type kemi.adebayo@southwark.example or coordinator@southwark.example to sign in with it."
 	@echo ""
 	@mkdir -p instance; \
 	$(FLASK) scheduler run >> instance/scheduler.log 2>&1 & scheduler=$$!; \
-	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT; \
+	$(FLASK) sso demo-provider >> instance/identity-provider.log 2>&1 & provider=$$!; \
+	trap 'kill -TERM $$scheduler $$provider 2>/dev/null; wait $$scheduler $$provider 2>/dev/null' EXIT; \
 	trap 'exit 130' INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

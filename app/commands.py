@@ -477,3 +477,6 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(mail)
     app.cli.add_command(certificates_cli)
     app.cli.add_command(scheduler_cli)
+    from app.single_sign_on_commands import sso_cli
+
+    app.cli.add_command(sso_cli)

@@ -44,10 +44,12 @@ def init_request_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         nonce = g.get("csp_nonce", "")
+        # A page may send its form on to other sites (the sign-in page, to organisations' identity providers).
+        form_action = " ".join(["'self'", *g.get("form_action_origins", ())])
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
-            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'",
+            f"img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'; base-uri 'self'",
         )
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         if app.config["PREFERRED_URL_SCHEME"] == "https":

@@ -139,7 +139,8 @@ def test_a_run_is_recorded_with_its_counts_and_its_work_committed():
     assert recorded.trigger == "run-once"
     assert recorded.outcome == JobOutcome.SUCCEEDED
     assert recorded.counts == {"sign-in attempts": 2, "certificate checks": 0, "signed-in sessions": 0,
-                               "password reset requests": 0, "used links": 0, "link email bodies removed": 0,
+                               "password reset requests": 0, "used links": 0, "council sign-in trips": 0,
+                               "link email bodies removed": 0,
                                "old email deleted": 0, "old email bodies removed": 0}
     assert recorded.pid == os.getpid() and recorded.host
     assert recorded.started_at <= recorded.finished_at
@@ -738,8 +739,8 @@ def test_run_once_prints_the_counts_and_records_the_run(runner):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("purge-attempts succeeded in ")
     assert result.stdout.endswith(": sign-in attempts 0, certificate checks 0, signed-in sessions 0, password reset "
-                                  "requests 0, used links 0, link email bodies removed 0, old email deleted 0, old "
-                                  "email bodies removed 0\n")
+                                  "requests 0, used links 0, council sign-in trips 0, link email bodies removed 0, "
+                                  "old email deleted 0, old email bodies removed 0\n")
     [run] = runs_of("purge-attempts")
     assert (run.trigger, run.outcome) == ("run-once", JobOutcome.SUCCEEDED)
 

@@ -13,7 +13,7 @@ from app.admin.forms import OrganisationForm, TeamCapacityForm, TeamForm
 from app.extensions import db
 from app.forms import add_service_error
 from app.models import AuditEvent, Organisation, OrganisationKind, OutboundEmail, Person, Team
-from app.services import ServiceError, organisations, placements
+from app.services import ServiceError, organisations, placements, single_sign_on
 from app.services.tokens import LINK_EMAIL_PURPOSES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -65,7 +65,8 @@ def _organisation_page(found: Organisation, team_form: TeamForm, failed: TeamCap
     # ``form`` is the form whose errors the page summarises.
     return render_template("admin/organisation.html", title=found.name, organisation=found,
                            form=team_form if failed is None else failed, team_form=team_form,
-                           capacity_forms=capacity_forms, people_count=people_count)
+                           capacity_forms=capacity_forms, people_count=people_count,
+                           single_sign_on_provider=single_sign_on.provider_of(found))
 
 
 @bp.route("/organisations/<int:organisation_id>", methods=["GET", "POST"])
@@ -148,3 +149,7 @@ def audit_trail():
     actions = db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
     page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
     return render_template("admin/audit.html", title="Audit trail", page=page, actions=actions, action=action)
+
+
+# Single sign-on for an organisation registers its routes on ``bp``.
+from app.admin import single_sign_on as single_sign_on_views  # noqa: E402, F401

@@ -1,16 +1,15 @@
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import GovPasswordInput, GovSubmitInput, GovTextInput
 from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
 
 class SignInForm(FlaskForm):
     email = EmailField(
         "Email address", widget=GovTextInput(), validators=[DataRequired("Enter your email address"), Length(max=320)]
     )
-    password = PasswordField(
-        "Password", widget=GovPasswordInput(), validators=[DataRequired("Enter your password"), Length(max=256)]
-    )
+    # Not needed by someone whose organisation signs them in (single sign-on): the view asks for it otherwise.
+    password = PasswordField("Password", widget=GovPasswordInput(), validators=[Optional(), Length(max=256)])
     submit = SubmitField("Sign in", widget=GovSubmitInput())
 
 

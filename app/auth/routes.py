@@ -2,19 +2,20 @@
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm, SignInForm
 from app.extensions import db
 from app.forms import add_service_error
 from app.policy import public, signed_in
-from app.services import ServiceError, accounts, sessions
+from app.services import ServiceError, accounts, sessions, single_sign_on
 from app.services.passwords import verify_password
 from app.services.signing_in import SignInThrottled, authenticate
 from app.services.tokens import LinkError, LinkPurpose, read_token
 
 bp = Blueprint("auth", __name__)
+PASSWORD_NEEDED = "Enter your password"  # noqa: S105 (a message, not a password)
 
 
 def _safe_next(target: str | None) -> str:
@@ -35,7 +36,16 @@ def sign_in():
         return redirect(url_for("main.home"))
     form = SignInForm()
     status = 200
-    if form.validate_on_submit():
+    g.form_action_origins = single_sign_on.form_action_origins()
+    valid = form.validate_on_submit()
+    provider = single_sign_on.provider_for_email(form.email.data) if valid else None
+    if provider is not None:
+        # Their organisation signs them in: no password here.
+        return sign_in_elsewhere(provider, form.email.data, _safe_next(request.args.get("next")))
+    if form.is_submitted() and not form.password.data and not form.password.errors and (valid or form.email.errors):
+        # Without an email Pathways cannot tell whether a password is needed: ask for both, as before.
+        add_service_error(form, ServiceError(PASSWORD_NEEDED, field="password"))
+    elif valid and form.password.data:
         try:
             person = authenticate(form.email.data, form.password.data, request.remote_addr or "")
         except ServiceError as error:
@@ -49,7 +59,8 @@ def sign_in():
                 return redirect(multi_factor.begin(person, target))
             complete_sign_in(person)
             return redirect(target)
-    return render_template("auth/sign_in.html", title="Sign in", form=form), status
+    return render_template("auth/sign_in.html", title="Sign in", form=form,
+                           sign_out_elsewhere=session.get(SIGNED_OUT_PROVIDER)), status
 
 
 def complete_sign_in(person) -> None:
@@ -67,10 +78,14 @@ def complete_sign_in(person) -> None:
 @public
 def sign_out():
     key = session.get(sessions.COOKIE_KEY)
+    provider = single_sign_on.linked_provider(current_user) if current_user.is_authenticated else None
     logout_user()
     sessions.end_current(key)  # a copy of the cookie stops working too
     db.session.commit()
     session.clear()
+    if provider is not None:
+        # Signed out of Pathways; the sign-in page offers to sign out of the council account too.
+        session[SIGNED_OUT_PROVIDER] = provider.id
     flash("You have signed out.", "success")
     return redirect(url_for("auth.sign_in"))
 
@@ -186,5 +201,7 @@ def end_other_sessions():
     return redirect(url_for("auth.list_sessions"))
 
 
-# The second step of signing in registers its routes on ``bp``.
+# The second step of signing in registers its routes on ``bp``, and so does signing in with an organisation's
+# identity provider.
 from app.auth import multi_factor  # noqa: E402
+from app.auth.single_sign_on import SIGNED_OUT_PROVIDER, sign_in_elsewhere  # noqa: E402

@@ -43,8 +43,12 @@ from app.models.reminders import Reminder
 from app.models.review_rows import ApprenticeshipReviewRow, ApprenticeshipReviewScope
 from app.models.scheduling import JobOutcome, JobRun, SchedulerLease
 from app.models.sessions import SessionEnd, UserSession
+from app.models.single_sign_on import IdentityProvider, SingleSignOnLink, SingleSignOnRequest
 
 __all__ = [
+    "IdentityProvider",
+    "SingleSignOnLink",
+    "SingleSignOnRequest",
     "PasswordResetRequest",
     "UsedLink",
     "JobOutcome",

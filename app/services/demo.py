@@ -84,7 +84,32 @@ def load_demo_data() -> tuple[int, int]:
         created += 1
     db.session.flush()
     load_demo_runs()
+    load_demo_single_sign_on(by_code)
     return created, existing_count
+
+
+def load_demo_single_sign_on(by_code: dict[str, Organisation]) -> None:
+    """Southwark signs in with the demo council identity provider (``make run`` starts it beside Pathways): its
+    coordinator is invited, and anyone else in its domain becomes a learner on first sign-in."""
+    from app.services import single_sign_on
+    from app.services.demo_identity_provider import (
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        DEMO_DOMAIN,
+        DEMO_ORGANISATION,
+        demo_issuer,
+    )
+
+    organisation = by_code[DEMO_ORGANISATION]
+    provider = single_sign_on.provider_of(organisation)
+    if provider is None or provider.issuer != demo_issuer():
+        single_sign_on.save_provider(None, organisation, issuer=demo_issuer(), client_id=DEMO_CLIENT_ID,
+                                     client_secret=DEMO_CLIENT_SECRET, allowed_domains=DEMO_DOMAIN,
+                                     creates_learners=True)
+    email = f"coordinator@{DEMO_DOMAIN}"
+    if db.session.scalar(select(Person).where(Person.email == email)) is None:
+        accounts.create_person(None, email=email, name="Daniel Osei", organisation=organisation,
+                               roles=(Role.COORDINATOR,), scope=[organisation], invite=False)
 
 
 def load_demo_runs() -> None:

@@ -224,13 +224,14 @@ def _deliver_email(context: RunContext) -> dict:
 
 
 def _purge_attempts(context: RunContext) -> dict:
-    from app.services import accounts, outbox_retention, sessions, signing_in, tokens, verification
+    from app.services import accounts, outbox_retention, sessions, signing_in, single_sign_on, tokens, verification
 
     return {"sign-in attempts": signing_in.purge_old_attempts(),
             "certificate checks": verification.purge_old_attempts(),
             "signed-in sessions": sessions.purge_old_sessions(),
             "password reset requests": accounts.purge_old_reset_requests(),
             "used links": tokens.purge_used_links(),
+            "council sign-in trips": single_sign_on.purge_old_requests(),
             **outbox_retention.purge_old_email()}
 
 
@@ -246,7 +247,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
     Job("outbox", "Sends queued email that is due (when MAIL_BACKEND is smtp).",
         every("Every minute", minutes=1), _deliver_email, fence_commits=False),
     Job("purge-attempts", "Deletes what is kept only for a while: sign-in attempts, certificate checks, ended "
-        "sessions, reset requests and used links, and old email (link bodies after 7 days, all after 90).",
+        "sessions, reset requests, used links, council sign-in trips, and old email (link bodies after 7 days, "
+        "all after 90).",
         cron("Daily at 03:00", hour=3, minute=0), _purge_attempts),
 )}
 
