@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm, SignInForm
 from app.extensions import db
@@ -36,7 +37,12 @@ def sign_in():
         return redirect(url_for("main.home"))
     form = SignInForm()
     status = 200
-    g.form_action_origins = single_sign_on.form_action_origins()
+    try:
+        g.form_action_origins = single_sign_on.form_action_origins()
+    except SQLAlchemyError:
+        # The page still shows while the database is away (signing in needs it, and says so when tried).
+        db.session.rollback()
+        g.form_action_origins = []
     valid = form.validate_on_submit()
     provider = single_sign_on.provider_for_email(form.email.data) if valid else None
     if provider is not None:
