@@ -77,6 +77,12 @@ def register_extensions(app: Flask) -> None:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.close()
+    else:
+        from app.prepared_statements import keep_prepared_statements
+
+        with app.app_context():
+            if db.engine.dialect.driver == "psycopg":
+                keep_prepared_statements(db.engine)
 
 
 def register_url_converters(app: Flask) -> None:

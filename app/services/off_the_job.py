@@ -574,19 +574,28 @@ def activities_by_ids(ids) -> list[OtjActivity]:
 
 @cache
 def _supervised_query():
-    """Built once: a page of a supervisor's placements with the names the page shows, and how many in all."""
+    """Built once: a page of a supervisor's placements with the names the page shows, and how many in all. The
+    page is chosen from the placements alone, then only its rows are joined to their records and standards (joined
+    first, PostgreSQL reads every apprenticeship to match a supervisor's hundred placements)."""
     current_first = case((Placement.ends_on >= bindparam("today"), 0), else_=1)
-    return (
-        select(Placement.id, Placement.apprenticeship_id, name_of(Person, Apprenticeship.apprentice_id),
-               Standard.title, Standard.level, name_of(Team, Placement.team_id),
-               name_of(Organisation, Placement.host_organisation_id), Placement.starts_on, Placement.ends_on,
-               func.count().over())
-        .join(Apprenticeship, Apprenticeship.id == Placement.apprenticeship_id)
-        .join(StandardVersion, StandardVersion.id == Apprenticeship.standard_version_id)
-        .join(Standard, Standard.id == StandardVersion.standard_id)
+    page = (
+        select(Placement.id, Placement.apprenticeship_id, Placement.team_id, Placement.host_organisation_id,
+               Placement.starts_on, Placement.ends_on, current_first.label("current_first"),
+               func.count().over().label("total"))
         .where(Placement.supervisor_id == bindparam("supervisor_id"))
         .order_by(current_first, Placement.ends_on.desc(), Placement.id.desc())
         .limit(bindparam("limit")).offset(bindparam("offset"))
+        .subquery()
+    )
+    return (
+        select(page.c.id, page.c.apprenticeship_id, name_of(Person, Apprenticeship.apprentice_id),
+               Standard.title, Standard.level, name_of(Team, page.c.team_id),
+               name_of(Organisation, page.c.host_organisation_id), page.c.starts_on, page.c.ends_on, page.c.total)
+        .select_from(page)
+        .join(Apprenticeship, Apprenticeship.id == page.c.apprenticeship_id)
+        .join(StandardVersion, StandardVersion.id == Apprenticeship.standard_version_id)
+        .join(Standard, Standard.id == StandardVersion.standard_id)
+        .order_by(page.c.current_first, page.c.ends_on.desc(), page.c.id.desc())
     )
 
 
