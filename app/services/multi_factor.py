@@ -17,25 +17,19 @@ Services add and flush; the caller commits.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import math
-import os
 import secrets
 from datetime import datetime, timedelta
 
 import pyotp
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import case, delete, func, or_, select, update
 
 from app.extensions import db
 from app.models import Person, RecoveryCode, Role, SecondFactor
 from app.models.types import utcnow
-from app.services import ServiceError, audit
+from app.services import ServiceError, audit, sealing
 from app.services.passwords import hash_password, verify_password
 
 # Roles that must use a second factor; anyone else may choose to.
@@ -54,7 +48,6 @@ MAX_WRONG_CODES = 5
 PENDING_MINUTES = 5
 STEP_UP_MINUTES = 15
 
-_SEAL_VERSION = "v1"
 
 CODE_NEEDED = "Enter the 6-digit code from your authenticator app"
 CODE_FORMAT = "The code must be 6 numbers"
@@ -105,42 +98,23 @@ def new_secret() -> str:
     return pyotp.random_base32(length=32)
 
 
-def _keys() -> list[bytes]:
-    """The current key, then those of SECRET_KEY_FALLBACKS (older secret keys)."""
-    config = current_app.config
-    return [_derive(key) for key in [config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS") or [])]]
+# Sealed at rest (``sealing``): the purpose keeps its key apart from every other use of SECRET_KEY.
+_SEAL_PURPOSE = b"pathways second factor secret"
 
 
-def _derive(secret_key: str | bytes) -> bytes:
-    material = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    # A key of its own, so nothing else signed or encrypted with SECRET_KEY can be mistaken for a sealed secret.
-    return HKDF(algorithm=SHA256(), length=32, salt=None, info=b"pathways second factor secret").derive(material)
-
-
-def _associated(person_id: int) -> bytes:
-    # Binds the sealed secret to its person: copied onto another person's row, it does not open.
-    return f"person:{person_id}".encode()
+def _bound_to(person_id: int) -> str:
+    return f"person:{person_id}"
 
 
 def seal(secret: str, person_id: int) -> str:
-    nonce = os.urandom(12)
-    sealed = AESGCM(_keys()[0]).encrypt(nonce, secret.encode(), _associated(person_id))
-    return f"{_SEAL_VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return sealing.seal(secret, purpose=_SEAL_PURPOSE, bound_to=_bound_to(person_id))
 
 
 def unseal(sealed: str, person_id: int, field: str = "code") -> str:
-    version, _, body = sealed.partition(".")
-    try:
-        raw = base64.urlsafe_b64decode(body.encode())
-    except ValueError:
-        raw = b""
-    if version == _SEAL_VERSION and len(raw) > 12:
-        for key in _keys():
-            try:
-                return AESGCM(key).decrypt(raw[:12], raw[12:], _associated(person_id)).decode()
-            except InvalidTag:
-                continue
-    raise SecretUnreadable(field)
+    secret = sealing.unseal(sealed, purpose=_SEAL_PURPOSE, bound_to=_bound_to(person_id))
+    if secret is None:
+        raise SecretUnreadable(field)
+    return secret
 
 
 def provisioning_uri(person: Person, secret: str) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 import urllib.error
 import urllib.parse
@@ -33,11 +32,6 @@ from datetime import timedelta
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
 from joserfc import errors as jose_errors
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -46,7 +40,7 @@ from sqlalchemy import delete, select, update
 from app.extensions import db
 from app.models import IdentityProvider, Organisation, Person, Role, SingleSignOnLink, SingleSignOnRequest
 from app.models.types import utcnow
-from app.services import ServiceError, accounts, audit
+from app.services import ServiceError, accounts, audit, sealing
 
 REQUEST_MINUTES = 10
 LEEWAY_SECONDS = 60
@@ -57,7 +51,6 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256")
 MULTI_FACTOR_AMR = frozenset({"mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "sc"})
 # ``acr`` values that say so: Entra ID's and the PAPE multi-factor policies, and any naming "mfa".
 MULTI_FACTOR_ACR_WORDS = ("mfa", "multi-factor", "multifactor", "phr", "phrh")
-_SEAL_VERSION = "v1"
 
 
 class SingleSignOnError(ServiceError):
@@ -114,41 +107,24 @@ REFUSALS = {
 # The client secret at rest ----------------------------------------------------------------------------------------
 
 
-def _keys() -> list[bytes]:
-    config = current_app.config
-    return [_derive(key) for key in [config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS") or [])]]
+_SEAL_PURPOSE = b"pathways identity provider secret"
 
 
-def _derive(secret_key: str | bytes) -> bytes:
-    material = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    # A key of its own: nothing else encrypted with SECRET_KEY opens with it.
-    return HKDF(algorithm=SHA256(), length=32, salt=None, info=b"pathways identity provider secret").derive(material)
-
-
-def _associated(organisation_id: int) -> bytes:
+def _bound_to(organisation_id: int) -> str:
     # Bound to the organisation: copied onto another organisation's provider, it does not open.
-    return f"organisation:{organisation_id}".encode()
+    return f"organisation:{organisation_id}"
 
 
 def seal(secret: str, organisation_id: int) -> str:
-    nonce = os.urandom(12)
-    sealed = AESGCM(_keys()[0]).encrypt(nonce, secret.encode(), _associated(organisation_id))
-    return f"{_SEAL_VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return sealing.seal(secret, purpose=_SEAL_PURPOSE, bound_to=_bound_to(organisation_id))
 
 
 def client_secret(provider: IdentityProvider) -> str:
-    version, _, body = provider.sealed_client_secret.partition(".")
-    try:
-        raw = base64.urlsafe_b64decode(body.encode())
-    except ValueError:
-        raw = b""
-    if version == _SEAL_VERSION and len(raw) > 12:
-        for key in _keys():
-            try:
-                return AESGCM(key).decrypt(raw[:12], raw[12:], _associated(provider.organisation_id)).decode()
-            except InvalidTag:
-                continue
-    raise _refusal("provider_misconfigured")
+    secret = sealing.unseal(provider.sealed_client_secret, purpose=_SEAL_PURPOSE,
+                            bound_to=_bound_to(provider.organisation_id))
+    if secret is None:
+        raise _refusal("provider_misconfigured")
+    return secret
 
 
 # Configuring a provider -------------------------------------------------------------------------------------------
