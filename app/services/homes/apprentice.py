@@ -163,8 +163,8 @@ def panel(person: Person, today: date) -> ApprenticePanel | None:
 
 
 def _placements(record, today: date) -> tuple[PlacementShown | None, PlacementShown | None]:
-    """The placement in force today (as ``apprenticeships.current_placement``) and the first to start after it."""
-    now = next((p for p in record.placements if p.starts_on <= today <= p.ends_on), None)
+    """The placement in force today and the first to start after it."""
+    now = apprenticeships.current_placement(record, today)
     after = next((p for p in record.placements if p.starts_on > today), None)
     return _shown(now), _shown(after)
 
